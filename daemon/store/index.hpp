@@ -1,0 +1,114 @@
+// The SQLite index of the cache: blobs, repositories, refs, files of each snapshot, and the
+// resume state of partial downloads. The schema and its migrations are in index_schema.cpp;
+// the schema version is PRAGMA user_version.
+//
+// Thread safety: every method may be called from any thread; one connection is shared and
+// guarded by an internal mutex. Methods are short, so callers on the I/O thread should still
+// move them to the worker pool when they write.
+#pragma once
+
+#include "proto/error.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace timmd::store {
+
+struct BlobRecord {
+  std::string sha256;  // 64 hex; the blob's file name
+  std::uint64_t size = 0;
+  std::string git_oid; // git blob SHA-1 of the content when known (regular files), else empty
+  std::int64_t created = 0;     // unix seconds
+  std::int64_t last_access = 0; // unix seconds
+  std::int64_t pin_count = 0;
+};
+
+// One file of a repository at a commit, as listed by the Hub.
+struct FileRecord {
+  std::string path;
+  std::uint64_t size = 0;
+  std::string etag;        // sha256 (LFS file) or git blob sha1 (regular file), as the Hub sends it
+  bool is_lfs = false;
+  std::string blob_sha256; // the cached blob holding its bytes; empty while not downloaded
+};
+
+struct RefRecord {
+  std::string repo;
+  std::string name;   // branch, tag or refs/pr/N
+  std::string commit; // 40 hex
+  std::int64_t fetched_at = 0;
+};
+
+struct SnapshotSummary {
+  std::string repo;
+  std::string commit;
+  std::vector<std::string> refs; // refs that point at this commit
+  std::uint64_t file_count = 0;
+  std::uint64_t cached_file_count = 0;
+  std::uint64_t cached_bytes = 0;
+};
+
+// Resume state of one partial download, keyed by the etag of the file being fetched.
+struct DownloadRecord {
+  std::string key;
+  std::uint64_t size = 0;
+  std::uint64_t chunk_size = 0;
+  std::vector<bool> chunks_done; // one flag per chunk, ceil(size / chunk_size) of them
+  std::int64_t started = 0;
+};
+
+class Index {
+public:
+  // Opens or creates the database, sets WAL mode and busy timeout, and migrates the schema to
+  // the current version. A database newer than this build, or not a timmd index, is an
+  // `internal` error naming the file and the fix (point the daemon at another cache directory).
+  static proto::Result<std::unique_ptr<Index>> open(const std::filesystem::path& file);
+
+  ~Index();
+  Index(const Index&) = delete;
+  Index& operator=(const Index&) = delete;
+
+  static int schema_version();
+
+  // Blobs. Inserting an existing sha256 keeps its pin count and creation time.
+  proto::Result<void> insert_blob(const BlobRecord& blob);
+  proto::Result<std::optional<BlobRecord>> find_blob(std::string_view sha256);
+  proto::Result<std::optional<BlobRecord>> find_blob_by_git_oid(std::string_view git_oid);
+  proto::Result<void> touch_blob(std::string_view sha256, std::int64_t now);
+  proto::Result<std::vector<BlobRecord>> all_blobs();
+  // Deletes the blob row and clears blob_sha256 of every file row that named it.
+  proto::Result<void> delete_blob(std::string_view sha256);
+
+  // Refs. Recording an existing (repo, name) moves it to the new commit.
+  proto::Result<void> record_ref(const RefRecord& ref);
+  proto::Result<std::optional<RefRecord>> find_ref(std::string_view repo, std::string_view name);
+
+  // Snapshots. record_files replaces the file list of (repo, commit); set_file_blob fills in the
+  // blob of one file after it was published. REQUIRES for set_file_blob: the blob row exists.
+  proto::Result<void> record_files(std::string_view repo, std::string_view commit,
+                                   const std::vector<FileRecord>& files);
+  proto::Result<std::optional<std::vector<FileRecord>>> files_at(std::string_view repo,
+                                                                 std::string_view commit);
+  proto::Result<void> set_file_blob(std::string_view repo, std::string_view commit,
+                                    std::string_view path, std::string_view blob_sha256);
+  proto::Result<std::vector<SnapshotSummary>> list_snapshots();
+
+  // Partial downloads.
+  proto::Result<void> begin_download(const DownloadRecord& download); // replaces any old row
+  proto::Result<std::optional<DownloadRecord>> find_download(std::string_view key);
+  proto::Result<void> mark_chunk_done(std::string_view key, std::size_t chunk);
+  proto::Result<void> delete_download(std::string_view key);
+  proto::Result<std::vector<DownloadRecord>> all_downloads();
+
+private:
+  struct Impl;
+  explicit Index(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> m_impl;
+};
+
+} // namespace timmd::store

@@ -1,0 +1,80 @@
+// A download in progress: one preallocated file in CACHE/tmp written with pwrite(2) in chunks,
+// whose completed-chunk map lives in the index so that a download killed at any point resumes
+// after a restart without fetching verified chunks again.
+#pragma once
+
+#include "daemon/store/blob_store.hpp"
+#include "daemon/store/cache_layout.hpp"
+#include "daemon/store/digest.hpp"
+#include "daemon/store/index.hpp"
+#include "proto/error.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace timmd::store {
+
+struct DownloadPlan {
+  std::string key;       // the file's etag: 64 hex (sha256 of an LFS file) or 40 hex (git sha1)
+  std::uint64_t size = 0;
+  std::uint64_t chunk_size = 32ULL * 1024 * 1024;
+};
+
+// Thread safety: write() and complete_chunk() may run concurrently from several threads for
+// distinct chunks; finish() and discard() must not overlap with anything else.
+class PartialDownload {
+public:
+  // Opens the partial of plan.key or creates it. A recorded state is resumed only when the
+  // recorded size and chunk size match the plan and the file is still there with that size;
+  // otherwise the partial starts over. Errors: `disk_full` when preallocation fails with ENOSPC
+  // (naming the size), `internal` for other I/O or index failures.
+  static proto::Result<std::unique_ptr<PartialDownload>> open(Index& index,
+                                                              const CacheLayout& layout,
+                                                              DownloadPlan plan);
+  ~PartialDownload(); // closes the file; keeps it and its row for a later resume
+
+  const DownloadPlan& plan() const noexcept { return m_plan; }
+  std::size_t chunk_count() const noexcept { return m_chunks_done.size(); }
+  bool chunk_done(std::size_t chunk) const;
+  std::vector<std::size_t> missing_chunks() const;
+  std::uint64_t chunk_begin(std::size_t chunk) const;
+  std::uint64_t chunk_end(std::size_t chunk) const; // exclusive
+  std::uint64_t bytes_done() const;
+
+  // Writes data at an absolute file offset. ENOSPC is `disk_full`, other errors `internal`,
+  // each naming the partial file.
+  proto::Result<void> write(std::uint64_t offset, std::span<const std::byte> data);
+
+  // Flushes the chunk's data to disk (fdatasync), then records it complete in the index.
+  proto::Result<void> complete_chunk(std::size_t chunk);
+
+  // Forgets a chunk after a failed transfer so it is fetched again in full.
+  void reset_chunk(std::size_t chunk);
+
+  // REQUIRES: every chunk complete. Hashes the file, compares with the key (sha256 for 64-hex
+  // keys, git blob sha1 for 40-hex keys), fsyncs, publishes it into `blobs`, inserts the blob
+  // row, and deletes the download row. On a mismatch the partial file and its row are removed
+  // and the result is `integrity_error` naming the expected and actual digests.
+  proto::Result<BlobRecord> finish(const BlobStore& blobs);
+
+  // Removes the partial file and its row, e.g. when the file changed upstream.
+  void discard();
+
+private:
+  PartialDownload(Index& index, const CacheLayout& layout, DownloadPlan plan, int fd,
+                  std::vector<bool> chunks_done);
+
+  Index& m_index;
+  const CacheLayout& m_layout;
+  DownloadPlan m_plan;
+  int m_fd = -1;
+  mutable std::mutex m_mutex;
+  std::vector<bool> m_chunks_done;
+};
+
+} // namespace timmd::store
