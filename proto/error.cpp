@@ -13,21 +13,21 @@ struct ErrcName {
 };
 
 constexpr std::array k_names = {
-  ErrcName{Errc::invalid_request, "invalid_request", "the request is malformed or not allowed"},
-  ErrcName{Errc::not_found, "not_found", "the model, repository or file does not exist"},
-  ErrcName{Errc::revision_not_found, "revision_not_found", "the revision does not exist"},
-  ErrcName{Errc::unauthorized, "unauthorized", "the Hub rejected the credentials"},
-  ErrcName{Errc::gated, "gated", "the repository is gated"},
-  ErrcName{Errc::permission_denied, "permission_denied", "the access policy rejects the request"},
-  ErrcName{Errc::upstream_unavailable, "upstream_unavailable", "the Hub could not be reached"},
-  ErrcName{Errc::integrity_error, "integrity_error", "downloaded bytes do not match their hash"},
-  ErrcName{Errc::unsupported_format, "unsupported_format", "the file format is not supported"},
-  ErrcName{Errc::invalid_checkpoint, "invalid_checkpoint", "the checkpoint file is malformed"},
-  ErrcName{Errc::disk_full, "disk_full", "no space left in the cache"},
-  ErrcName{Errc::quota_exceeded, "quota_exceeded", "the cache quota would be exceeded"},
-  ErrcName{Errc::busy, "busy", "the daemon is busy or shutting down"},
-  ErrcName{Errc::timeout, "timeout", "an operation timed out"},
-  ErrcName{Errc::internal, "internal", "internal error"},
+    ErrcName{Errc::invalid_request, "invalid_request", "the request is malformed or not allowed"},
+    ErrcName{Errc::not_found, "not_found", "the model, repository or file does not exist"},
+    ErrcName{Errc::revision_not_found, "revision_not_found", "the revision does not exist"},
+    ErrcName{Errc::unauthorized, "unauthorized", "the Hub rejected the credentials"},
+    ErrcName{Errc::gated, "gated", "the repository is gated"},
+    ErrcName{Errc::permission_denied, "permission_denied", "the access policy rejects the request"},
+    ErrcName{Errc::upstream_unavailable, "upstream_unavailable", "the Hub could not be reached"},
+    ErrcName{Errc::integrity_error, "integrity_error", "downloaded bytes do not match their hash"},
+    ErrcName{Errc::unsupported_format, "unsupported_format", "the file format is not supported"},
+    ErrcName{Errc::invalid_checkpoint, "invalid_checkpoint", "the checkpoint file is malformed"},
+    ErrcName{Errc::disk_full, "disk_full", "no space left in the cache"},
+    ErrcName{Errc::quota_exceeded, "quota_exceeded", "the cache quota would be exceeded"},
+    ErrcName{Errc::busy, "busy", "the daemon is busy or shutting down"},
+    ErrcName{Errc::timeout, "timeout", "an operation timed out"},
+    ErrcName{Errc::internal, "internal", "internal error"},
 };
 
 const ErrcName* find(Errc code) {
@@ -107,8 +107,7 @@ std::ostream& operator<<(std::ostream& os, const Error& error) {
 }
 
 ErrorException::ErrorException(Error error)
-    : std::runtime_error(std::string(to_string(error.code)) + ": " + error.message),
-      m_error(std::move(error)) {}
+    : std::runtime_error(std::string(to_string(error.code)) + ": " + error.message), m_error(std::move(error)) {}
 
 void throw_exception_from_error(const Error& e, const boost::source_location&) {
   throw ErrorException(e);

@@ -37,11 +37,21 @@ enum class Errc {
 };
 
 inline constexpr Errc k_all_errcs[] = {
-  Errc::invalid_request,    Errc::not_found,          Errc::revision_not_found,
-  Errc::unauthorized,       Errc::gated,              Errc::permission_denied,
-  Errc::upstream_unavailable, Errc::integrity_error,  Errc::unsupported_format,
-  Errc::invalid_checkpoint, Errc::disk_full,          Errc::quota_exceeded,
-  Errc::busy,               Errc::timeout,            Errc::internal,
+    Errc::invalid_request,
+    Errc::not_found,
+    Errc::revision_not_found,
+    Errc::unauthorized,
+    Errc::gated,
+    Errc::permission_denied,
+    Errc::upstream_unavailable,
+    Errc::integrity_error,
+    Errc::unsupported_format,
+    Errc::invalid_checkpoint,
+    Errc::disk_full,
+    Errc::quota_exceeded,
+    Errc::busy,
+    Errc::timeout,
+    Errc::internal,
 };
 
 // Wire name of a code, e.g. "revision_not_found".
@@ -82,10 +92,8 @@ private:
 
 [[noreturn]] void throw_exception_from_error(const Error& e, const boost::source_location& loc);
 
-template <class T>
-using Result = boost::system::result<T, Error>;
+template <class T> using Result = boost::system::result<T, Error>;
 
 } // namespace timmd::proto
 
-template <>
-struct boost::system::is_error_code_enum<timmd::proto::Errc> : std::true_type {};
+template <> struct boost::system::is_error_code_enum<timmd::proto::Errc> : std::true_type {};

@@ -12,10 +12,9 @@ Result<std::string> encode_frame(const nlohmann::json& message) {
   // Replacing invalid UTF-8 keeps a bad string from a file name or header from aborting the send.
   std::string payload = message.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   if (payload.size() > k_max_frame_size) {
-    return make_error(Errc::invalid_request,
-                      "message of " + std::to_string(payload.size()) +
-                          " bytes exceeds the frame limit of " + std::to_string(k_max_frame_size) +
-                          " bytes");
+    return make_error(Errc::invalid_request, "message of " + std::to_string(payload.size()) +
+                                                 " bytes exceeds the frame limit of " +
+                                                 std::to_string(k_max_frame_size) + " bytes");
   }
 
   const auto size = static_cast<std::uint32_t>(payload.size());
@@ -40,8 +39,8 @@ Result<std::uint32_t> decode_frame_length(const std::array<std::byte, k_frame_he
   }
   if (size > max_size) {
     return make_error(Errc::invalid_request,
-                      "frame of " + std::to_string(size) + " bytes exceeds the limit of " +
-                          std::to_string(max_size) + " bytes",
+                      "frame of " + std::to_string(size) + " bytes exceeds the limit of " + std::to_string(max_size) +
+                          " bytes",
                       {{"frame_size", size}, {"max_frame_size", max_size}});
   }
   return size;

@@ -49,4 +49,10 @@ private:
 // Hashes a whole file with 1 MiB reads; the error names the path on an I/O failure.
 proto::Result<std::string> hash_file(const std::filesystem::path& path, DigestKind kind);
 
+// Feeds a whole file to every hasher in one pass of 1 MiB reads, so that one read of a large
+// file yields both its SHA-256 and its git blob SHA-1. A missing file is `not_found`, other
+// I/O failures `internal`; both name the path.
+proto::Result<void> hash_file_into(const std::filesystem::path& path,
+                                   std::span<Hasher* const> hashers);
+
 } // namespace timmd::store

@@ -79,6 +79,7 @@ public:
   proto::Result<void> insert_blob(const BlobRecord& blob);
   proto::Result<std::optional<BlobRecord>> find_blob(std::string_view sha256);
   proto::Result<std::optional<BlobRecord>> find_blob_by_git_oid(std::string_view git_oid);
+  // Sets last_access; `not_found` when the blob has no row.
   proto::Result<void> touch_blob(std::string_view sha256, std::int64_t now);
   proto::Result<std::vector<BlobRecord>> all_blobs();
   // Deletes the blob row and clears blob_sha256 of every file row that named it.
@@ -90,6 +91,9 @@ public:
 
   // Snapshots. record_files replaces the file list of (repo, commit); set_file_blob fills in the
   // blob of one file after it was published. REQUIRES for set_file_blob: the blob row exists.
+  // set_file_blob is `not_found` when the file row is missing and `invalid_request` when the
+  // blob row is. files_at returns nullopt for a snapshot never recorded and an empty list for
+  // one recorded with no files.
   proto::Result<void> record_files(std::string_view repo, std::string_view commit,
                                    const std::vector<FileRecord>& files);
   proto::Result<std::optional<std::vector<FileRecord>>> files_at(std::string_view repo,
@@ -101,7 +105,10 @@ public:
   // Partial downloads.
   proto::Result<void> begin_download(const DownloadRecord& download); // replaces any old row
   proto::Result<std::optional<DownloadRecord>> find_download(std::string_view key);
+  // mark_chunk_done and mark_chunk_missing are `not_found` without a download row and
+  // `invalid_request` for a chunk past the end.
   proto::Result<void> mark_chunk_done(std::string_view key, std::size_t chunk);
+  proto::Result<void> mark_chunk_missing(std::string_view key, std::size_t chunk);
   proto::Result<void> delete_download(std::string_view key);
   proto::Result<std::vector<DownloadRecord>> all_downloads();
 

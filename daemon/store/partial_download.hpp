@@ -26,13 +26,17 @@ struct DownloadPlan {
 };
 
 // Thread safety: write() and complete_chunk() may run concurrently from several threads for
-// distinct chunks; finish() and discard() must not overlap with anything else.
+// distinct chunks; finish() and discard() must not overlap with anything else. Once finish()
+// has flushed the file (whatever the hash then shows) or discard() ran, the object only reports
+// state: write(), complete_chunk() and finish() return `invalid_request`.
 class PartialDownload {
 public:
   // Opens the partial of plan.key or creates it. A recorded state is resumed only when the
   // recorded size and chunk size match the plan and the file is still there with that size;
   // otherwise the partial starts over. Errors: `disk_full` when preallocation fails with ENOSPC
-  // (naming the size), `internal` for other I/O or index failures.
+  // (naming the size), `invalid_request` for a key that is not 40 or 64 lowercase hex digits or
+  // a zero chunk size, `internal` for other I/O or index failures.
+  // REQUIRES: no other PartialDownload for the same key is open (one download per file).
   static proto::Result<std::unique_ptr<PartialDownload>> open(Index& index,
                                                               const CacheLayout& layout,
                                                               DownloadPlan plan);
@@ -53,7 +57,8 @@ public:
   // Flushes the chunk's data to disk (fdatasync), then records it complete in the index.
   proto::Result<void> complete_chunk(std::size_t chunk);
 
-  // Forgets a chunk after a failed transfer so it is fetched again in full.
+  // Forgets a chunk after a failed transfer so it is fetched again in full. A chunk already
+  // recorded complete is also cleared in the index; a failure to do so is logged.
   void reset_chunk(std::size_t chunk);
 
   // REQUIRES: every chunk complete. Hashes the file, compares with the key (sha256 for 64-hex

@@ -1,0 +1,179 @@
+// timmctl: the command-line client of timmd.
+#include "client/daemon_locator.hpp"
+#include "client/progress_view.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <string>
+
+#include <unistd.h>
+
+namespace {
+
+using nlohmann::json;
+using timmd::client::Connection;
+
+constexpr int k_exit_ok = 0;
+constexpr int k_exit_error = 1;
+constexpr int k_exit_usage = 2;
+
+struct GlobalOptions {
+  std::string socket;
+  bool json_output = false;
+};
+
+int report_error(const timmd::proto::Error& error, const GlobalOptions& options) {
+  if (options.json_output) {
+    std::cout << json{{"ok", false}, {"error", error.to_json()}}.dump(2) << "\n";
+  }
+  std::cerr << "timmctl: " << timmd::proto::to_string(error.code) << ": " << error.message << "\n";
+  return k_exit_error;
+}
+
+std::optional<Connection> connect(const GlobalOptions& options, int& status) {
+  timmd::client::LocateOptions locate;
+  if (!options.socket.empty()) {
+    locate.socket = options.socket;
+  }
+  locate.client_name = "timmctl/0.1.0";
+  auto connection = timmd::client::connect_to_daemon(locate);
+  if (!connection) {
+    status = report_error(connection.error(), options);
+    return std::nullopt;
+  }
+  return std::move(*connection);
+}
+
+int run_pull(const GlobalOptions& options, const std::string& name, const std::string& revision, bool all) {
+  int status = k_exit_ok;
+  auto connection = connect(options, status);
+  if (!connection) {
+    return status;
+  }
+
+  json params = {{"name", name}, {"all", all}};
+  if (!revision.empty()) {
+    params["revision"] = revision;
+  }
+  timmd::client::ProgressView view(stderr, isatty(STDERR_FILENO) == 1 && !options.json_output);
+  auto result = connection->request("pull", params, [&](const json& event) { view.update(event); });
+  view.finish(static_cast<bool>(result));
+  if (!result) {
+    return report_error(result.error(), options);
+  }
+
+  if (options.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return k_exit_ok;
+  }
+  std::cout << "repo      " << result->value("repo", "") << "\n"
+            << "revision  " << result->value("revision", "") << "\n"
+            << "commit    " << result->value("commit", "")
+            << (result->value("revision_from_cache", false) ? "  (recorded earlier; the Hub was not asked)" : "")
+            << "\n";
+  for (const auto& file : (*result)["files"]) {
+    std::cout << file.value("sha256", "") << "  " << file.value("path", "") << "  "
+              << timmd::client::format_bytes(static_cast<double>(file.value("size", std::uint64_t{0})))
+              << (file.value("cached", false) ? "  (cached)" : "") << "\n";
+  }
+  return k_exit_ok;
+}
+
+int run_list(const GlobalOptions& options) {
+  int status = k_exit_ok;
+  auto connection = connect(options, status);
+  if (!connection) {
+    return status;
+  }
+  auto result = connection->request("list");
+  if (!result) {
+    return report_error(result.error(), options);
+  }
+  if (options.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return k_exit_ok;
+  }
+  const auto& snapshots = (*result)["snapshots"];
+  if (snapshots.empty()) {
+    std::cout << "the cache is empty; fetch a model with `timmctl pull ORG/NAME`\n";
+    return k_exit_ok;
+  }
+  std::printf("%-44s %-12s %-16s %s\n", "REPOSITORY", "COMMIT", "REFS", "CACHED");
+  for (const auto& snapshot : snapshots) {
+    std::string refs;
+    for (const auto& ref : snapshot["refs"]) {
+      refs += (refs.empty() ? "" : ",") + ref.get<std::string>();
+    }
+    const auto cached = snapshot.value("cached_bytes", std::uint64_t{0});
+    std::printf("%-44s %-12s %-16s %s in %llu of %llu files\n", snapshot.value("repo", "").c_str(),
+                snapshot.value("commit", "").substr(0, 12).c_str(), refs.empty() ? "-" : refs.c_str(),
+                timmd::client::format_bytes(static_cast<double>(cached)).c_str(),
+                static_cast<unsigned long long>(snapshot.value("cached_files", 0ULL)),
+                static_cast<unsigned long long>(snapshot.value("files", 0ULL)));
+  }
+  return k_exit_ok;
+}
+
+int run_status(const GlobalOptions& options) {
+  int status = k_exit_ok;
+  auto connection = connect(options, status);
+  if (!connection) {
+    return status;
+  }
+  auto result = connection->request("status");
+  if (!result) {
+    return report_error(result.error(), options);
+  }
+  if (options.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return k_exit_ok;
+  }
+  for (const auto& [key, value] : result->items()) {
+    std::cout << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
+  }
+  return k_exit_ok;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"timmctl: fetch model weights through the timmd daemon and inspect its cache"};
+  app.require_subcommand(1);
+  GlobalOptions options;
+  app.add_option("--socket", options.socket,
+                 "daemon socket (default: $TIMMD_SOCKET, /run/timmd/timmd.sock, "
+                 "then $XDG_RUNTIME_DIR/timmd.sock, starting a per-user daemon if none answers)");
+  app.add_flag("--json", options.json_output, "print one JSON document on stdout instead of text");
+
+  std::string name;
+  std::string revision;
+  bool all = false;
+  auto* pull = app.add_subcommand("pull", "download a repository's weights and config.json into the cache");
+  pull->add_option("name", name, "repository: ORG/NAME, ORG/NAME@REVISION or hf-hub:ORG/NAME")->required();
+  pull->add_option("--revision", revision, "branch, tag, refs/pr/N or 40-hex commit (default: main)");
+  pull->add_flag("--all", all, "download every file of the repository, not only weights and config.json");
+
+  auto* list = app.add_subcommand("list", "list the cached repository snapshots");
+  auto* status = app.add_subcommand("status", "show the daemon's state");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    const int code = app.exit(error);
+    return code == 0 ? k_exit_ok : k_exit_usage;
+  }
+
+  if (pull->parsed()) {
+    return run_pull(options, name, revision, all);
+  }
+  if (list->parsed()) {
+    return run_list(options);
+  }
+  if (status->parsed()) {
+    return run_status(options);
+  }
+  return k_exit_usage;
+}

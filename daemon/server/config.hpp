@@ -1,0 +1,65 @@
+// The daemon's configuration: defaults, then the JSON file, then the environment, then the
+// command line, each overriding the one before.
+#pragma once
+
+#include "proto/error.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+namespace timmd::server {
+
+struct DownloadConfig {
+  std::uint64_t chunk_size = 32ULL * 1024 * 1024;
+  int connections_per_file = 8;
+  int max_connections = 32;   // across every download
+  int max_parallel_files = 4; // files of one pull fetched at once
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::seconds stall_timeout{30};
+  std::chrono::seconds file_deadline{0}; // 0: no limit for a whole file
+  int retry_attempts = 6;
+  std::chrono::milliseconds retry_base_delay{1000};
+  std::chrono::milliseconds retry_max_delay{8000};
+};
+
+struct Config {
+  std::filesystem::path cache_dir;
+  std::filesystem::path socket_path;
+  unsigned socket_mode = 0600;
+  std::string endpoint = "https://huggingface.co";
+  std::string token;                 // never logged; see token_source
+  std::string token_source = "none"; // "HF_TOKEN", "token_file", "config" or "none"
+  std::filesystem::path token_file;
+  bool offline = false;
+  std::string log_level = "info";
+  DownloadConfig download;
+  std::chrono::seconds shutdown_grace{10};
+  std::chrono::seconds client_idle_timeout{600};
+  std::chrono::seconds frame_timeout{30};
+  std::size_t max_clients = 1024;
+};
+
+// Command-line values; unset ones leave the configuration as it is.
+struct CommandLine {
+  std::optional<std::filesystem::path> config_file;
+  std::optional<std::filesystem::path> cache_dir;
+  std::optional<std::filesystem::path> socket_path;
+  std::optional<std::string> endpoint;
+  bool offline = false;
+  std::optional<std::string> log_level;
+};
+
+// Builds the configuration. A missing or malformed file, an unknown key (usually a typo), a
+// value of the wrong type, an endpoint that is not an http(s) URL, or an unreadable token file
+// is an `invalid_request` error naming the file and the key.
+proto::Result<Config> load_config(const CommandLine& command_line);
+
+// Per-user defaults when not root: $XDG_CACHE_HOME/timmd and $XDG_RUNTIME_DIR/timmd.sock;
+// for root the system paths /var/cache/timmd and /run/timmd/timmd.sock.
+std::filesystem::path default_cache_dir();
+std::filesystem::path default_socket_path();
+
+} // namespace timmd::server

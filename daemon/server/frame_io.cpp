@@ -1,0 +1,90 @@
+#include "daemon/server/frame_io.hpp"
+
+#include "proto/frame.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <string>
+
+namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace timmd::server {
+namespace {
+
+constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
+
+// Reads exactly buffer.size() bytes or gives up at the deadline.
+template <class Buffer>
+asio::awaitable<ReadStatus> read_exactly(UnixSocket& socket, Buffer buffer, std::chrono::seconds timeout) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  auto outcome = co_await (asio::async_read(socket, buffer, k_tuple) || timer.async_wait(k_tuple));
+  if (outcome.index() == 1) {
+    co_return ReadStatus::timed_out;
+  }
+  const auto [ec, bytes] = std::get<0>(outcome);
+  co_return ec ? ReadStatus::closed : ReadStatus::ok;
+}
+
+} // namespace
+
+asio::awaitable<ReadResult> read_frame(UnixSocket& socket, std::chrono::seconds idle_timeout,
+                                       std::chrono::seconds frame_timeout) {
+  ReadResult result;
+  std::array<std::byte, proto::k_frame_header_size> header{};
+  result.status = co_await read_exactly(socket, asio::buffer(header), idle_timeout);
+  if (result.status != ReadStatus::ok) {
+    co_return result;
+  }
+
+  const auto length = proto::decode_frame_length(header);
+  if (!length) {
+    result.status = ReadStatus::too_large;
+    result.error = length.error();
+    co_return result;
+  }
+
+  std::string payload(*length, '\0');
+  result.status = co_await read_exactly(socket, asio::buffer(payload), frame_timeout);
+  if (result.status != ReadStatus::ok) {
+    co_return result;
+  }
+
+  auto message = proto::decode_frame_payload(payload);
+  if (!message) {
+    result.status = ReadStatus::invalid;
+    result.error = message.error();
+    co_return result;
+  }
+  result.message = std::move(*message);
+  co_return result;
+}
+
+asio::awaitable<bool> write_frame(UnixSocket& socket, const nlohmann::json& message, std::chrono::seconds timeout) {
+  auto frame = proto::encode_frame(message);
+  if (!frame) {
+    spdlog::error("cannot encode a response frame: {}", frame.error().message);
+    co_return false;
+  }
+
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  auto outcome = co_await (asio::async_write(socket, asio::buffer(*frame), k_tuple) || timer.async_wait(k_tuple));
+  if (outcome.index() == 1) {
+    co_return false;
+  }
+  const auto [ec, bytes] = std::get<0>(outcome);
+  co_return !ec;
+}
+
+} // namespace timmd::server

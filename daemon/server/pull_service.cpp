@@ -1,0 +1,382 @@
+#include "daemon/server/pull_service.hpp"
+
+#include "daemon/hub/file_download.hpp"
+#include "daemon/hub/hub_url.hpp"
+#include "daemon/server/partial_download_sink.hpp"
+#include "daemon/server/weights_selection.hpp"
+#include "daemon/store/partial_download.hpp"
+#include "daemon/util/offload.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <functional>
+
+namespace asio = boost::asio;
+
+namespace timmd::server {
+namespace {
+
+using proto::Errc;
+
+bool is_commit_hash(std::string_view text) {
+  return text.size() == 40 &&
+         std::ranges::all_of(text, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::int64_t unix_now() {
+  return static_cast<std::int64_t>(std::time(nullptr));
+}
+
+std::string short_hash(const std::string& hash) {
+  return hash.substr(0, 12);
+}
+
+// The files of one pull, fetched by a few runners in parallel.
+struct FileJobs {
+  explicit FileJobs(asio::any_io_executor executor) : done(executor) {
+    done.expires_at(asio::steady_timer::time_point::max());
+  }
+
+  PullRequest request;
+  std::string commit;
+  std::vector<store::FileRecord> files;
+  std::vector<std::optional<proto::Result<PulledFile>>> results;
+  std::size_t next = 0;
+  int running = 0;
+  asio::steady_timer done;
+};
+
+} // namespace
+
+PullService::PullService(asio::any_io_executor io, asio::any_io_executor blocking, const Config& config,
+                         store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
+                         hub::HubClient& hub)
+    : m_io(io), m_blocking(std::move(blocking)), m_config(config), m_index(index), m_layout(layout), m_blobs(blobs),
+      m_hub(hub), m_limiter(io, config.download.max_connections), m_snapshots(io), m_downloads(io) {}
+
+void PullService::abort_transfers() {
+  m_hub.multi().abort_all();
+}
+
+asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request,
+                                                             std::shared_ptr<PullProgress> progress) {
+  if (request.revision.empty()) {
+    request.revision = "main";
+  }
+  auto snap = co_await snapshot(request);
+  if (!snap) {
+    co_return snap.error();
+  }
+  progress->commit = snap->commit;
+
+  std::vector<std::string> paths;
+  for (const auto& file : snap->files) {
+    paths.push_back(file.path);
+  }
+  const auto selected = request.all_files ? paths : select_weights_files(paths);
+  const bool has_weights = std::ranges::any_of(selected, [](const auto& path) { return is_weights_file(path); });
+  if (!request.all_files && !has_weights) {
+    co_return proto::make_error(
+        Errc::not_found,
+        "repository '" + request.repo + "' at commit " + snap->commit +
+            " has no weights file (model.safetensors, pytorch_model.bin, "
+            "open_clip_pytorch_model.bin or a single .npz); pull with --all to fetch every file",
+        {{"repo", request.repo}, {"commit", snap->commit}});
+  }
+
+  auto jobs = std::make_shared<FileJobs>(m_io);
+  jobs->request = request;
+  jobs->commit = snap->commit;
+  for (const auto& path : selected) {
+    const auto it = std::ranges::find(snap->files, path, &store::FileRecord::path);
+    jobs->files.push_back(*it);
+    progress->files.push_back(FileStatus{path, it->size, "queued", nullptr});
+  }
+  jobs->results.resize(jobs->files.size());
+
+  const auto runners =
+      std::min<std::size_t>(static_cast<std::size_t>(m_config.download.max_parallel_files), jobs->files.size());
+  for (std::size_t i = 0; i < runners; ++i) {
+    ++jobs->running;
+    asio::co_spawn(
+        m_io,
+        [this, jobs, progress]() -> asio::awaitable<void> {
+          while (jobs->next < jobs->files.size()) {
+            const auto index = jobs->next++;
+            jobs->results[index] =
+                co_await ensure_file(jobs->request, jobs->commit, jobs->files[index], progress->files[index]);
+          }
+        },
+        [jobs](std::exception_ptr error) {
+          if (error) {
+            spdlog::error("pull of {} ended with an unexpected exception", jobs->request.repo);
+          }
+          if (--jobs->running == 0) {
+            jobs->done.cancel();
+          }
+        });
+  }
+  while (jobs->running > 0) {
+    co_await jobs->done.async_wait(asio::as_tuple(asio::use_awaitable));
+    const auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() != asio::cancellation_type::none) {
+      throw boost::system::system_error(asio::error::operation_aborted);
+    }
+  }
+
+  PullResult result{request.repo, request.revision, snap->commit, snap->from_cache, {}};
+  for (auto& file : jobs->results) {
+    if (!file || !*file) {
+      co_return file ? file->error() : proto::make_error(Errc::internal, "a file of the pull was not processed");
+    }
+    result.files.push_back(**file);
+  }
+  co_return result;
+}
+
+asio::awaitable<proto::Result<PullService::Snapshot>> PullService::snapshot(const PullRequest& request) {
+  if (is_commit_hash(request.revision)) {
+    auto files = m_index.files_at(request.repo, request.revision);
+    if (!files) {
+      co_return files.error();
+    }
+    if (*files) {
+      co_return Snapshot{request.revision, false, std::move(**files)};
+    }
+  }
+
+  if (m_config.offline) {
+    auto ref = m_index.find_ref(request.repo, request.revision);
+    if (!ref) {
+      co_return ref.error();
+    }
+    auto files = *ref ? m_index.files_at(request.repo, (*ref)->commit)
+                      : proto::Result<std::optional<std::vector<store::FileRecord>>>(std::nullopt);
+    if (!files) {
+      co_return files.error();
+    }
+    if (!*ref || !*files) {
+      co_return proto::make_error(Errc::upstream_unavailable,
+                                  "the daemon is offline and has no commit recorded for revision '" + request.revision +
+                                      "' of '" + request.repo +
+                                      "'; pull it once while online, or restart timmd without --offline",
+                                  {{"repo", request.repo}, {"revision", request.revision}});
+    }
+    co_return Snapshot{(*ref)->commit, true, std::move(**files)};
+  }
+
+  // Named locals: GCC 12 destroys some class temporaries of a co_await expression twice.
+  const std::string key = request.repo + "@" + request.revision;
+  std::function<asio::awaitable<proto::Result<Snapshot>>()> work = [this, request] { return fetch_snapshot(request); };
+  co_return co_await m_snapshots.run(key, std::move(work));
+}
+
+asio::awaitable<proto::Result<PullService::Snapshot>> PullService::fetch_snapshot(PullRequest request) {
+  auto commit = co_await m_hub.resolve_commit(request.repo, request.revision);
+  if (!commit) {
+    const auto code = commit.error().code;
+    if (code == Errc::upstream_unavailable || code == Errc::timeout) {
+      // The Hub is unreachable: fall back to what an earlier pull recorded for this revision.
+      auto ref = m_index.find_ref(request.repo, request.revision);
+      if (ref && *ref) {
+        auto files = m_index.files_at(request.repo, (*ref)->commit);
+        if (files && *files) {
+          spdlog::warn("using the recorded commit {} for {}@{} because the Hub is unreachable: {}", (*ref)->commit,
+                       request.repo, request.revision, commit.error().message);
+          co_return Snapshot{(*ref)->commit, true, std::move(**files)};
+        }
+      }
+    }
+    co_return commit.error();
+  }
+
+  auto known = m_index.files_at(request.repo, *commit);
+  if (!known) {
+    co_return known.error();
+  }
+  std::vector<store::FileRecord> records;
+  if (*known) {
+    records = std::move(**known);
+  } else {
+    auto listed = co_await m_hub.list_files(request.repo, *commit);
+    if (!listed) {
+      co_return listed.error();
+    }
+    for (const auto& file : *listed) {
+      records.push_back(store::FileRecord{file.path, file.size, file.etag(), file.is_lfs(), ""});
+    }
+  }
+
+  auto record = [this, &request, &commit, &records, listed_now = !*known] {
+    if (listed_now) {
+      if (auto r = m_index.record_files(request.repo, *commit, records); !r) {
+        return r;
+      }
+    }
+    if (request.revision != *commit) {
+      return m_index.record_ref(store::RefRecord{request.repo, request.revision, *commit, unix_now()});
+    }
+    return proto::Result<void>{};
+  };
+  auto recorded = co_await util::offload(m_blocking, std::move(record));
+  if (!recorded) {
+    co_return recorded.error();
+  }
+  spdlog::info("resolved {}@{} to commit {} ({} files)", request.repo, request.revision, *commit, records.size());
+  co_return Snapshot{*commit, false, std::move(records)};
+}
+
+proto::Result<std::optional<store::BlobRecord>> PullService::cached_blob(const store::FileRecord& file) {
+  auto found = !file.blob_sha256.empty() ? m_index.find_blob(file.blob_sha256)
+               : file.is_lfs             ? m_index.find_blob(file.etag)
+                                         : m_index.find_blob_by_git_oid(file.etag);
+  if (!found) {
+    return found.error();
+  }
+  if (*found && !m_blobs.contains((*found)->sha256)) {
+    spdlog::warn("blob {} is in the index but its file is missing; fetching it again", (*found)->sha256);
+    return std::optional<store::BlobRecord>();
+  }
+  return found;
+}
+
+asio::awaitable<proto::Result<PulledFile>> PullService::ensure_file(const PullRequest& request,
+                                                                    const std::string& commit, store::FileRecord file,
+                                                                    FileStatus& status) {
+  auto cached = cached_blob(file);
+  if (!cached) {
+    co_return cached.error();
+  }
+
+  store::BlobRecord blob;
+  bool was_cached = false;
+  if (*cached) {
+    blob = **cached;
+    was_cached = true;
+    status.state = "cached";
+  } else if (m_config.offline) {
+    status.state = "failed";
+    co_return proto::make_error(Errc::upstream_unavailable,
+                                "the daemon is offline and '" + file.path + "' of '" + request.repo + "' at " + commit +
+                                    " is not in the cache; restart timmd without --offline to download it",
+                                {{"repo", request.repo}, {"commit", commit}, {"path", file.path}});
+  } else {
+    auto& transfer = m_transfers[file.etag];
+    if (!transfer) {
+      transfer = std::make_shared<TransferProgress>();
+      transfer->size = file.size;
+    }
+    status.transfer = transfer;
+    status.state = "downloading";
+    std::function<asio::awaitable<proto::Result<store::BlobRecord>>()> work =
+        [this, repo = request.repo, commit, file] { return download_blob(repo, commit, file); };
+    auto fetched = co_await m_downloads.run(file.etag, std::move(work));
+    status.transfer = nullptr;
+    if (!fetched) {
+      status.state = "failed";
+      co_return fetched.error();
+    }
+    blob = *fetched;
+  }
+
+  auto link = [this, &request, &commit, &file, &blob] {
+    if (file.blob_sha256 != blob.sha256) {
+      if (auto r = m_index.set_file_blob(request.repo, commit, file.path, blob.sha256); !r) {
+        return r;
+      }
+    }
+    return m_index.touch_blob(blob.sha256, unix_now());
+  };
+  const auto linked = co_await util::offload(m_blocking, std::move(link));
+  if (!linked) {
+    status.state = "failed";
+    co_return linked.error();
+  }
+  if (!was_cached) {
+    status.state = "done";
+  }
+  co_return PulledFile{file.path, file.size, blob.sha256, file.etag, was_cached};
+}
+
+asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std::string repo, std::string commit,
+                                                                             store::FileRecord file) {
+  auto transfer = m_transfers[file.etag];
+  if (!transfer) {
+    transfer = m_transfers[file.etag] = std::make_shared<TransferProgress>();
+  }
+  struct Unregister {
+    PullService* self;
+    std::string key;
+    ~Unregister() { self->m_transfers.erase(key); }
+  } unregister{this, file.etag};
+
+  const auto started = std::chrono::steady_clock::now();
+  auto metadata = co_await m_hub.file_metadata(repo, commit, file.path);
+  if (!metadata) {
+    spdlog::error("metadata of {}/{} at {} failed: {}", repo, file.path, commit, metadata.error().message);
+    co_return metadata.error();
+  }
+  if (metadata->etag != file.etag || metadata->size != file.size) {
+    co_return proto::make_error(Errc::upstream_unavailable,
+                                "the Hub reports etag " + metadata->etag + " and size " +
+                                    std::to_string(metadata->size) + " for '" + file.path +
+                                    "' but its file list says " + file.etag + " and " + std::to_string(file.size) +
+                                    "; the repository changed during the pull, retry it",
+                                {{"repo", repo}, {"commit", commit}, {"path", file.path}});
+  }
+
+  const store::DownloadPlan plan{file.etag, file.size, m_config.download.chunk_size};
+  auto open_partial = [this, plan] { return store::PartialDownload::open(m_index, m_layout, plan); };
+  auto partial = co_await util::offload(m_blocking, std::move(open_partial));
+  if (!partial) {
+    spdlog::error("cannot prepare the download of {}/{} (blob {}): {}", repo, file.path, short_hash(file.etag),
+                  partial.error().message);
+    co_return partial.error();
+  }
+  auto& download = **partial;
+  spdlog::info("downloading {}/{} at {} (blob {}, {} bytes, {} of {} chunks already complete) from {}", repo, file.path,
+               short_hash(commit), short_hash(file.etag), file.size,
+               download.chunk_count() - download.missing_chunks().size(), download.chunk_count(),
+               hub::redact_url(metadata->download_url));
+
+  transfer->size = file.size;
+  transfer->state = "downloading";
+  PartialDownloadSink sink(download);
+  const hub::FileDownloadRequest fetch{repo,
+                                       commit,
+                                       file.path,
+                                       metadata->download_url,
+                                       m_config.download.connections_per_file,
+                                       m_config.download.file_deadline};
+  hub::ProgressCallback on_progress = [transfer](std::uint64_t done) { transfer->done = done; };
+  auto fetched = co_await hub::download_file(m_hub, m_limiter, m_blocking, sink, fetch, std::move(on_progress));
+  if (!fetched) {
+    spdlog::error("download of {}/{} (blob {}) failed, completed chunks kept for resume: {}", repo, file.path,
+                  short_hash(file.etag), fetched.error().message);
+    co_return fetched.error();
+  }
+
+  transfer->state = "verifying";
+  auto finish = [this, &download] { return download.finish(m_blobs); };
+  auto blob = co_await util::offload(m_blocking, std::move(finish));
+  if (!blob) {
+    spdlog::error("verification of {}/{} (blob {}) failed: {}", repo, file.path, short_hash(file.etag),
+                  blob.error().message);
+    co_return blob.error();
+  }
+  const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  spdlog::info("stored blob {} for {}/{} ({} bytes in {:.2f} s, {:.1f} MB/s)", blob->sha256, repo, file.path, file.size,
+               seconds, seconds > 0 ? static_cast<double>(file.size) / seconds / 1e6 : 0.0);
+  co_return *blob;
+}
+
+} // namespace timmd::server

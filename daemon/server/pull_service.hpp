@@ -1,0 +1,113 @@
+// Pulls a repository revision into the cache: resolves the revision to a commit, lists its
+// files, and downloads what the cache lacks, once per blob however many clients ask.
+//
+// Thread safety: use on the I/O executor thread only; blocking store work is offloaded to the
+// worker pool inside.
+#pragma once
+
+#include "daemon/hub/connection_limiter.hpp"
+#include "daemon/hub/hub_client.hpp"
+#include "daemon/server/config.hpp"
+#include "daemon/server/single_flight.hpp"
+#include "daemon/store/blob_store.hpp"
+#include "daemon/store/cache_layout.hpp"
+#include "daemon/store/index.hpp"
+#include "proto/error.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace timmd::server {
+
+struct PullRequest {
+  std::string repo;
+  std::string revision = "main";
+  bool all_files = false;       // every file of the repository instead of weights + config.json
+  std::uint32_t client_pid = 0; // for logs
+};
+
+// Progress of one blob's download, shared by every pull that waits for it.
+struct TransferProgress {
+  std::uint64_t size = 0;
+  std::uint64_t done = 0;
+  std::string state = "starting"; // starting, downloading, verifying
+};
+
+struct FileStatus {
+  std::string path;
+  std::uint64_t size = 0;
+  std::string state = "queued"; // queued, cached, downloading, verifying, done, failed
+  std::shared_ptr<const TransferProgress> transfer;
+};
+
+// Filled in by pull() as it goes; a session reads it to send progress events.
+struct PullProgress {
+  std::string commit;
+  std::vector<FileStatus> files;
+};
+
+struct PulledFile {
+  std::string path;
+  std::uint64_t size = 0;
+  std::string sha256;
+  std::string etag;
+  bool was_cached = false;
+};
+
+struct PullResult {
+  std::string repo;
+  std::string revision;
+  std::string commit;
+  bool revision_from_cache = false; // offline: the commit recorded for the revision earlier
+  std::vector<PulledFile> files;
+};
+
+class PullService {
+public:
+  // REQUIRES: every reference outlives the service.
+  PullService(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking, const Config& config,
+              store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
+              hub::HubClient& hub);
+
+  boost::asio::awaitable<proto::Result<PullResult>> pull(PullRequest request, std::shared_ptr<PullProgress> progress);
+
+  std::size_t active_downloads() const noexcept { return m_downloads.size(); }
+
+  // Aborts every HTTP transfer (shutdown); waiting pulls end with an error.
+  void abort_transfers();
+
+private:
+  struct Snapshot {
+    std::string commit;
+    bool from_cache = false;
+    std::vector<store::FileRecord> files;
+  };
+
+  boost::asio::awaitable<proto::Result<Snapshot>> snapshot(const PullRequest& request);
+  boost::asio::awaitable<proto::Result<Snapshot>> fetch_snapshot(PullRequest request);
+  boost::asio::awaitable<proto::Result<PulledFile>> ensure_file(const PullRequest& request, const std::string& commit,
+                                                                store::FileRecord file, FileStatus& status);
+  boost::asio::awaitable<proto::Result<store::BlobRecord>> download_blob(std::string repo, std::string commit,
+                                                                         store::FileRecord file);
+  proto::Result<std::optional<store::BlobRecord>> cached_blob(const store::FileRecord& file);
+
+  boost::asio::any_io_executor m_io;
+  boost::asio::any_io_executor m_blocking;
+  const Config& m_config;
+  store::Index& m_index;
+  const store::CacheLayout& m_layout;
+  const store::BlobStore& m_blobs;
+  hub::HubClient& m_hub;
+  hub::ConnectionLimiter m_limiter;
+  SingleFlight<proto::Result<Snapshot>> m_snapshots;
+  SingleFlight<proto::Result<store::BlobRecord>> m_downloads;
+  std::map<std::string, std::shared_ptr<TransferProgress>> m_transfers; // by etag
+};
+
+} // namespace timmd::server

@@ -1,0 +1,369 @@
+#include "daemon/server/session.hpp"
+
+#include "daemon/server/repo_name.hpp"
+#include "proto/frame.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace asio = boost::asio;
+using namespace boost::asio::experimental::awaitable_operators;
+
+namespace timmd::server {
+namespace {
+
+using nlohmann::json;
+using proto::Errc;
+
+constexpr auto k_progress_interval = std::chrono::milliseconds(200);
+constexpr const char* k_version = "0.1.0";
+
+// The id of answers to frames that had none (or could not be parsed).
+const json k_no_id = nullptr;
+
+proto::Error missing_field(const std::string& op, const std::string& field, const std::string& type) {
+  return proto::make_error(Errc::invalid_request, "'" + op + "' needs the field '" + field + "' (" + type + ")",
+                           {{"field", field}});
+}
+
+// nlohmann::json converts from anything, so the value alternative is named explicitly.
+proto::Result<json> json_result(json value) {
+  return proto::Result<json>(boost::system::in_place_value, std::move(value));
+}
+
+std::string describe_id(const json& id) {
+  return id.is_string() ? id.get<std::string>() : id.dump();
+}
+
+json pull_result_json(const PullResult& result) {
+  json files = json::array();
+  for (const auto& file : result.files) {
+    files.push_back({{"path", file.path},
+                     {"size", file.size},
+                     {"sha256", file.sha256},
+                     {"etag", file.etag},
+                     {"cached", file.was_cached}});
+  }
+  return {{"repo", result.repo},
+          {"revision", result.revision},
+          {"commit", result.commit},
+          {"revision_from_cache", result.revision_from_cache},
+          {"files", std::move(files)}};
+}
+
+json progress_json(const PullProgress& progress) {
+  json files = json::array();
+  for (const auto& file : progress.files) {
+    std::uint64_t done = file.state == "cached" || file.state == "done" ? file.size : 0;
+    std::string state = file.state;
+    if (file.transfer) {
+      done = file.transfer->done;
+      state = file.transfer->state == "verifying" ? "verifying" : file.state;
+    }
+    files.push_back({{"path", file.path}, {"size", file.size}, {"done", done}, {"state", state}});
+  }
+  return files;
+}
+
+} // namespace
+
+PeerCredentials peer_credentials(UnixSocket& socket) {
+  ucred credentials{};
+  socklen_t length = sizeof(credentials);
+  if (getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    return {};
+  }
+  return {credentials.pid, credentials.uid, credentials.gid};
+}
+
+Session::Session(UnixSocket socket, ServerContext& context, std::uint64_t id)
+    : m_socket(std::move(socket)), m_context(context), m_id(id), m_peer(peer_credentials(m_socket)) {}
+
+void Session::close() {
+  boost::system::error_code ignored;
+  m_socket.shutdown(UnixSocket::shutdown_both, ignored);
+  m_socket.close(ignored);
+}
+
+asio::awaitable<void> Session::run() {
+  auto self = shared_from_this();
+  spdlog::debug("client {} connected (pid {}, uid {})", m_id, m_peer.pid, m_peer.uid);
+
+  while (m_socket.is_open()) {
+    auto frame = co_await read_frame(m_socket, m_context.config.client_idle_timeout, m_context.config.frame_timeout);
+    if (frame.status == ReadStatus::closed) {
+      break;
+    }
+    if (frame.status == ReadStatus::timed_out) {
+      spdlog::info("client {} (pid {}) timed out waiting for a request; closing the connection", m_id, m_peer.pid);
+      break;
+    }
+    if (frame.status == ReadStatus::too_large) {
+      // The rest of the oversized frame cannot be skipped safely, so the connection ends.
+      spdlog::warn("client {} (pid {}) sent an invalid frame: {}", m_id, m_peer.pid, frame.error.message);
+      co_await send_error(k_no_id, frame.error);
+      break;
+    }
+    if (frame.status == ReadStatus::invalid) {
+      spdlog::warn("client {} (pid {}) sent an invalid frame: {}", m_id, m_peer.pid, frame.error.message);
+      if (!co_await send_error(k_no_id, frame.error)) {
+        break;
+      }
+      continue;
+    }
+
+    m_busy = true;
+    ++m_context.active_requests;
+    const bool keep_open = co_await handle(frame.message);
+    --m_context.active_requests;
+    m_busy = false;
+    if (!keep_open) {
+      break;
+    }
+  }
+
+  close();
+  spdlog::debug("client {} disconnected", m_id);
+}
+
+asio::awaitable<bool> Session::handle(const json& request) {
+  const json id = request.contains("id") ? request["id"] : json(nullptr);
+  if (!id.is_number_integer() && !id.is_string()) {
+    const auto error = proto::make_error(Errc::invalid_request, "every request needs an 'id' (an integer or a string)");
+    co_return co_await send_error(k_no_id, error);
+  }
+  if (!request.contains("op") || !request["op"].is_string()) {
+    const auto error = missing_field("request", "op", "string");
+    co_return co_await send_error(id, error);
+  }
+  const auto op = request["op"].get<std::string>();
+  const auto started = std::chrono::steady_clock::now();
+  spdlog::info("request {} '{}' from client {} (pid {}, uid {})", describe_id(id), op, m_id, m_peer.pid, m_peer.uid);
+
+  if (!m_greeted && op != "hello") {
+    const auto error =
+        proto::make_error(Errc::invalid_request, "the first request on a connection must be 'hello' with the "
+                                                 "protocol version, not '" +
+                                                     op + "'");
+    co_return co_await send_error(id, error);
+  }
+  if (m_context.shutting_down && op != "hello" && op != "status") {
+    const auto error = proto::make_error(Errc::busy, "the daemon is shutting down; retry in a moment");
+    co_return co_await send_error(id, error);
+  }
+
+  if (op == "pull") {
+    co_return co_await handle_pull(id, request);
+  }
+
+  proto::Result<json> result = proto::make_error(Errc::internal, "unhandled");
+  if (op == "hello") {
+    result = handle_hello(request);
+  } else if (op == "list") {
+    result = handle_list();
+  } else if (op == "status") {
+    result = json_result(handle_status());
+  } else {
+    result = proto::make_error(Errc::invalid_request,
+                               "unknown operation '" + op + "'; this daemon supports hello, pull, list and status",
+                               {{"op", op}});
+  }
+
+  const auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  if (!result) {
+    spdlog::warn("request {} '{}' from pid {} failed after {:.1f} ms: {}", describe_id(id), op, m_peer.pid, elapsed,
+                 result.error().message);
+    co_return co_await send_error(id, result.error());
+  }
+  co_return co_await send_result(id, *result);
+}
+
+proto::Result<json> Session::handle_hello(const json& request) {
+  if (!request.contains("protocol") || !request["protocol"].is_number_unsigned()) {
+    return missing_field("hello", "protocol", "unsigned integer");
+  }
+  const auto version = request["protocol"].get<std::uint64_t>();
+  if (version != proto::k_protocol_version) {
+    return proto::make_error(Errc::invalid_request,
+                             "protocol version " + std::to_string(version) +
+                                 " is not supported; this daemon speaks version " +
+                                 std::to_string(proto::k_protocol_version) + ": upgrade the older of timmctl and timmd",
+                             {{"supported", json::array({proto::k_protocol_version})}});
+  }
+  m_greeted = true;
+  return json_result({{"protocol", proto::k_protocol_version},
+                      {"daemon", std::string("timmd/") + k_version},
+                      {"pid", static_cast<std::int64_t>(getpid())}});
+}
+
+proto::Result<json> Session::handle_list() {
+  auto snapshots = m_context.index.list_snapshots();
+  if (!snapshots) {
+    return snapshots.error();
+  }
+  json list = json::array();
+  for (const auto& snapshot : *snapshots) {
+    list.push_back({{"repo", snapshot.repo},
+                    {"commit", snapshot.commit},
+                    {"refs", snapshot.refs},
+                    {"files", snapshot.file_count},
+                    {"cached_files", snapshot.cached_file_count},
+                    {"cached_bytes", snapshot.cached_bytes}});
+  }
+  return json_result({{"snapshots", std::move(list)}});
+}
+
+json Session::handle_status() const {
+  const auto uptime =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_context.started);
+  const auto& config = m_context.config;
+  return {{"daemon", std::string("timmd/") + k_version},
+          {"protocol", proto::k_protocol_version},
+          {"pid", static_cast<std::int64_t>(getpid())},
+          {"uptime_s", uptime.count()},
+          {"cache_dir", config.cache_dir.string()},
+          {"socket", m_context.listener.path.string()},
+          {"socket_activated", m_context.listener.inherited},
+          {"endpoint", config.endpoint},
+          {"offline", config.offline},
+          {"token_configured", !config.token.empty()},
+          {"token_source", config.token_source},
+          {"active_downloads", m_context.pulls.active_downloads()},
+          {"clients", m_context.sessions},
+          {"shutting_down", m_context.shutting_down}};
+}
+
+asio::awaitable<bool> Session::handle_pull(const json& id, const json& request) {
+  if (!request.contains("name") || !request["name"].is_string()) {
+    const auto error = missing_field("pull", "name", "string");
+    co_return co_await send_error(id, error);
+  }
+  const auto name = request["name"].get<std::string>();
+  auto parsed = parse_repo_name(name);
+  if (!parsed) {
+    co_return co_await send_error(id, parsed.error());
+  }
+  if (!*parsed) {
+    // Built before co_await: GCC 12 miscompiles braced initialiser lists inside co_await.
+    const auto error = proto::make_error(Errc::not_found,
+                                         "'" + name +
+                                             "' is not a repository id; give the Hub repository as ORG/NAME "
+                                             "(for example timm/" +
+                                             name + ")",
+                                         json{{"name", name}});
+    co_return co_await send_error(id, error);
+  }
+
+  PullRequest pull;
+  pull.repo = (*parsed)->repo;
+  pull.revision = (*parsed)->revision;
+  pull.client_pid = static_cast<std::uint32_t>(m_peer.pid);
+  if (request.contains("revision") && !request["revision"].is_null()) {
+    if (!request["revision"].is_string() || !is_valid_revision(request["revision"].get<std::string>())) {
+      const auto error =
+          proto::make_error(Errc::invalid_request, "'revision' must be a branch, tag, refs/pr/N or commit string");
+      co_return co_await send_error(id, error);
+    }
+    const auto revision = request["revision"].get<std::string>();
+    if (!pull.revision.empty() && pull.revision != revision) {
+      const auto error =
+          proto::make_error(Errc::invalid_request, "the name gives revision '" + pull.revision +
+                                                       "' and the request gives '" + revision + "'; give one");
+      co_return co_await send_error(id, error);
+    }
+    pull.revision = revision;
+  }
+  if (pull.revision.empty()) {
+    pull.revision = "main";
+  }
+  if (request.contains("all")) {
+    if (!request["all"].is_boolean()) {
+      const auto error = proto::make_error(Errc::invalid_request, "'all' must be true or false");
+      co_return co_await send_error(id, error);
+    }
+    pull.all_files = request["all"].get<bool>();
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  auto progress = std::make_shared<PullProgress>();
+  auto outcome = co_await (run_pull(pull, progress) || report_progress(id, progress, pull.repo));
+  if (outcome.index() == 1) {
+    spdlog::info("client {} (pid {}) went away during the pull of {}; downloads continue for other clients", m_id,
+                 m_peer.pid, pull.repo);
+    co_return false;
+  }
+
+  auto& result = std::get<0>(outcome);
+  const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  if (!result) {
+    spdlog::warn("pull of {}@{} for pid {} failed after {:.2f} s: {}: {}", pull.repo, pull.revision, m_peer.pid,
+                 elapsed, proto::to_string(result.error().code), result.error().message);
+    co_return co_await send_error(id, result.error());
+  }
+  std::size_t cached = 0;
+  for (const auto& file : result->files) {
+    cached += file.was_cached ? 1 : 0;
+  }
+  spdlog::info("pull of {}@{} ({}) for pid {} done in {:.2f} s: {} files, {} already cached", pull.repo, pull.revision,
+               result->commit, m_peer.pid, elapsed, result->files.size(), cached);
+  const auto body = pull_result_json(*result);
+  co_return co_await send_result(id, body);
+}
+
+asio::awaitable<proto::Result<PullResult>> Session::run_pull(PullRequest pull, std::shared_ptr<PullProgress> progress) {
+  try {
+    co_return co_await m_context.pulls.pull(std::move(pull), std::move(progress));
+  } catch (const boost::system::system_error& error) {
+    if (error.code() == asio::error::operation_aborted) {
+      throw;
+    }
+    co_return proto::make_error(Errc::internal, std::string("pull failed: ") + error.what());
+  } catch (const std::exception& error) {
+    co_return proto::make_error(Errc::internal, std::string("pull failed: ") + error.what());
+  }
+}
+
+asio::awaitable<void> Session::report_progress(json id, std::shared_ptr<PullProgress> progress, std::string repo) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  json last;
+  while (true) {
+    timer.expires_after(k_progress_interval);
+    co_await timer.async_wait(asio::use_awaitable);
+    if (progress->files.empty()) {
+      continue;
+    }
+    auto files = progress_json(*progress);
+    if (files == last) {
+      continue;
+    }
+    last = files;
+    const json event = {
+        {"id", id}, {"event", "progress"}, {"repo", repo}, {"commit", progress->commit}, {"files", files}};
+    if (!co_await send(event)) {
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<bool> Session::send(const json& message) {
+  co_return co_await write_frame(m_socket, message, m_context.config.frame_timeout);
+}
+
+asio::awaitable<bool> Session::send_result(const json& id, const json& result) {
+  const json message = {{"id", id}, {"ok", true}, {"result", result}};
+  co_return co_await send(message);
+}
+
+asio::awaitable<bool> Session::send_error(const json& id, const proto::Error& error) {
+  const json message = {{"id", id}, {"ok", false}, {"error", error.to_json()}};
+  co_return co_await send(message);
+}
+
+} // namespace timmd::server

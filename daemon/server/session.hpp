@@ -1,0 +1,79 @@
+// One client connection: reads requests in order, answers each with zero or more `event`
+// frames and one final frame, and logs every request with the client's pid and uid.
+#pragma once
+
+#include "daemon/server/config.hpp"
+#include "daemon/server/frame_io.hpp"
+#include "daemon/server/pull_service.hpp"
+#include "daemon/server/unix_listener.hpp"
+#include "daemon/store/index.hpp"
+
+#include <boost/asio/awaitable.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <sys/types.h>
+
+namespace timmd::server {
+
+// State shared by the sessions and the daemon; used on the I/O thread only.
+struct ServerContext {
+  const Config& config;
+  PullService& pulls;
+  store::Index& index;
+  ListenerInfo listener;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  std::size_t sessions = 0;
+  std::size_t active_requests = 0;
+  bool shutting_down = false;
+};
+
+struct PeerCredentials {
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+// Reads SO_PEERCRED; zeros when the kernel does not report them.
+PeerCredentials peer_credentials(UnixSocket& socket);
+
+class Session : public std::enable_shared_from_this<Session> {
+public:
+  Session(UnixSocket socket, ServerContext& context, std::uint64_t id);
+
+  boost::asio::awaitable<void> run();
+
+  // Closes the connection now (shutdown); a request in progress ends with it.
+  void close();
+  bool busy() const noexcept { return m_busy; }
+  std::uint64_t id() const noexcept { return m_id; }
+
+private:
+  boost::asio::awaitable<bool> handle(const nlohmann::json& request);
+  boost::asio::awaitable<bool> handle_pull(const nlohmann::json& id, const nlohmann::json& request);
+  proto::Result<nlohmann::json> handle_hello(const nlohmann::json& request);
+  proto::Result<nlohmann::json> handle_list();
+  nlohmann::json handle_status() const;
+
+  boost::asio::awaitable<bool> send(const nlohmann::json& message);
+  boost::asio::awaitable<bool> send_result(const nlohmann::json& id, const nlohmann::json& result);
+  boost::asio::awaitable<bool> send_error(const nlohmann::json& id, const proto::Error& error);
+  // The pull with unexpected exceptions turned into `internal` errors; cancellation propagates.
+  boost::asio::awaitable<proto::Result<PullResult>> run_pull(PullRequest pull, std::shared_ptr<PullProgress> progress);
+  boost::asio::awaitable<void> report_progress(nlohmann::json id, std::shared_ptr<PullProgress> progress,
+                                               std::string repo);
+
+  UnixSocket m_socket;
+  ServerContext& m_context;
+  std::uint64_t m_id;
+  PeerCredentials m_peer;
+  bool m_greeted = false;
+  bool m_busy = false;
+};
+
+} // namespace timmd::server
