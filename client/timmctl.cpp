@@ -47,6 +47,44 @@ std::optional<Connection> connect(const GlobalOptions& options, int& status) {
   return std::move(*connection);
 }
 
+// Deprecation and normalisation notices go to stderr as warnings, whatever the output format.
+void print_notice(const json& result) {
+  if (result.contains("notice") && result["notice"].is_string()) {
+    std::cerr << "timmctl: warning: " << result["notice"].get<std::string>() << "\n";
+  }
+}
+
+int run_resolve(const GlobalOptions& options, const std::string& name) {
+  int status = k_exit_ok;
+  auto connection = connect(options, status);
+  if (!connection) {
+    return status;
+  }
+  auto result = connection->request("resolve", {{"name", name}});
+  if (!result) {
+    return report_error(result.error(), options);
+  }
+  print_notice(*result);
+  if (options.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return k_exit_ok;
+  }
+  const auto text = [](const json& value) { return value.is_string() ? value.get<std::string>() : std::string("-"); };
+  std::cout << "name         " << text((*result)["name"]) << "\n"
+            << "repo         " << text((*result)["repo"]) << "\n"
+            << "revision     " << text(result->value("revision", json("main"))) << "\n"
+            << "commit       " << text(result->value("commit", json())) << "\n"
+            << "resolved by  " << text((*result)["resolved_by"]) << "\n"
+            << "file         " << text(result->value("file", json())) << "\n";
+  if (result->contains("pretrained_cfg") && (*result)["pretrained_cfg"].is_object()) {
+    std::cout << "pretrained_cfg\n";
+    for (const auto& [key, value] : (*result)["pretrained_cfg"].items()) {
+      std::cout << "  " << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
+    }
+  }
+  return k_exit_ok;
+}
+
 int run_pull(const GlobalOptions& options, const std::string& name, const std::string& revision, bool all) {
   int status = k_exit_ok;
   auto connection = connect(options, status);
@@ -65,11 +103,13 @@ int run_pull(const GlobalOptions& options, const std::string& name, const std::s
     return report_error(result.error(), options);
   }
 
+  print_notice(*result);
   if (options.json_output) {
     std::cout << result->dump(2) << "\n";
     return k_exit_ok;
   }
-  std::cout << "repo      " << result->value("repo", "") << "\n"
+  std::cout << "name      " << result->value("name", "") << " (" << result->value("resolved_by", "") << ")\n"
+            << "repo      " << result->value("repo", "") << "\n"
             << "revision  " << result->value("revision", "") << "\n"
             << "commit    " << result->value("commit", "")
             << (result->value("revision_from_cache", false) ? "  (recorded earlier; the Hub was not asked)" : "")
@@ -142,6 +182,8 @@ int run_status(const GlobalOptions& options) {
 int main(int argc, char** argv) {
   CLI::App app{"timmctl: fetch model weights through the timmd daemon and inspect its cache"};
   app.require_subcommand(1);
+  // Global options are accepted after the subcommand too: `timmctl pull X --json`.
+  app.fallthrough();
   GlobalOptions options;
   app.add_option("--socket", options.socket,
                  "daemon socket (default: $TIMMD_SOCKET, /run/timmd/timmd.sock, "
@@ -152,9 +194,17 @@ int main(int argc, char** argv) {
   std::string revision;
   bool all = false;
   auto* pull = app.add_subcommand("pull", "download a repository's weights and config.json into the cache");
-  pull->add_option("name", name, "repository: ORG/NAME, ORG/NAME@REVISION or hf-hub:ORG/NAME")->required();
+  pull->add_option("name", name,
+                   "timm model name (resnet50, vit_base_patch16_224.augreg_in21k) or repository "
+                   "(ORG/NAME, ORG/NAME@REVISION, hf-hub:ORG/NAME)")
+      ->required();
   pull->add_option("--revision", revision, "branch, tag, refs/pr/N or 40-hex commit (default: main)");
   pull->add_flag("--all", all, "download every file of the repository, not only weights and config.json");
+
+  std::string resolve_name;
+  auto* resolve = app.add_subcommand("resolve", "show the repository, revision and configuration a name resolves to, "
+                                                "from the registry and the cache index (no Hub request)");
+  resolve->add_option("name", resolve_name, "timm model name or repository")->required();
 
   auto* list = app.add_subcommand("list", "list the cached repository snapshots");
   auto* status = app.add_subcommand("status", "show the daemon's state");
@@ -168,6 +218,9 @@ int main(int argc, char** argv) {
 
   if (pull->parsed()) {
     return run_pull(options, name, revision, all);
+  }
+  if (resolve->parsed()) {
+    return run_resolve(options, resolve_name);
   }
   if (list->parsed()) {
     return run_list(options);

@@ -164,7 +164,7 @@ proto::Result<void> apply_file(const std::filesystem::path& file, Config& config
   for (auto result : {reader.read("cache_dir", config.cache_dir), reader.read("socket", config.socket_path),
                       reader.read("socket_mode", socket_mode), reader.read("endpoint", config.endpoint),
                       reader.read("token", config.token), reader.read("token_file", config.token_file),
-                      reader.read("offline", config.offline), reader.read("log_level", config.log_level),
+                      reader.read("offline", config.offline), reader.read("log_level", config.log_level), reader.read("registry_dir", config.registry_dir),
                       reader.read("shutdown_grace_s", shutdown_grace),
                       reader.read_duration("client_idle_timeout_s", config.client_idle_timeout),
                       reader.read_duration("frame_timeout_s", config.frame_timeout),
@@ -177,6 +177,27 @@ proto::Result<void> apply_file(const std::filesystem::path& file, Config& config
   if (!config.token.empty()) {
     config.token_source = "config";
   }
+
+  if (root.contains("registry_files")) {
+    const auto& files = root["registry_files"];
+    if (!files.is_array()) {
+      return config_error(source, "'registry_files' must be an array of paths");
+    }
+    for (const auto& entry : files) {
+      if (!entry.is_string()) {
+        return config_error(source, "'registry_files' must contain only path strings");
+      }
+      config.registry_files.emplace_back(entry.get<std::string>());
+    }
+  }
+  reader.mark_known("registry_files");
+  if (root.contains("aliases")) {
+    if (!root["aliases"].is_object()) {
+      return config_error(source, "'aliases' must be an object of alias -> model name");
+    }
+    config.aliases = root["aliases"];
+  }
+  reader.mark_known("aliases");
 
   if (root.contains("download")) {
     if (auto result = apply_download(root["download"], source, config.download); !result) {
@@ -223,8 +244,18 @@ std::filesystem::path default_socket_path() {
   return geteuid() == 0 ? proto::k_system_socket_path : proto::user_socket_path();
 }
 
+std::filesystem::path default_registry_dir() {
+  const std::filesystem::path installed = TIMMD_INSTALLED_REGISTRY_DIR;
+  std::error_code ec;
+  if (std::filesystem::exists(installed / "timm-registry.json", ec)) {
+    return installed;
+  }
+  return TIMMD_SOURCE_REGISTRY_DIR;
+}
+
 proto::Result<Config> load_config(const CommandLine& command_line) {
   Config config;
+  config.registry_dir = default_registry_dir();
   config.cache_dir = default_cache_dir();
   config.socket_path = default_socket_path();
   config.socket_mode = geteuid() == 0 ? 0660 : 0600;

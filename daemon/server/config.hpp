@@ -9,6 +9,9 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
 
 namespace timmd::server {
 
@@ -36,6 +39,11 @@ struct Config {
   bool offline = false;
   std::string log_level = "info";
   DownloadConfig download;
+  // The bundled timm registry (timm-registry.json, overrides.json), extra registry files loaded
+  // after it, and user aliases (alias -> model name or repository).
+  std::filesystem::path registry_dir;
+  std::vector<std::filesystem::path> registry_files;
+  nlohmann::json aliases = nlohmann::json::object();
   std::chrono::seconds shutdown_grace{10};
   std::chrono::seconds client_idle_timeout{600};
   std::chrono::seconds frame_timeout{30};
@@ -61,5 +69,9 @@ proto::Result<Config> load_config(const CommandLine& command_line);
 // for root the system paths /var/cache/timmd and /run/timmd/timmd.sock.
 std::filesystem::path default_cache_dir();
 std::filesystem::path default_socket_path();
+
+// The installed registry directory, or the source tree's config/registry when running from a
+// build tree.
+std::filesystem::path default_registry_dir();
 
 } // namespace timmd::server

@@ -2,6 +2,9 @@
 
 #include "daemon/hub/curl_multi.hpp"
 #include "daemon/hub/hub_client.hpp"
+#include "daemon/registry/registry.hpp"
+#include "daemon/registry/reloadable_registry.hpp"
+#include "daemon/registry/user_aliases.hpp"
 #include "daemon/server/pull_service.hpp"
 #include "daemon/server/session.hpp"
 #include "daemon/server/unix_listener.hpp"
@@ -35,6 +38,12 @@ namespace {
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto k_drain_timeout = std::chrono::seconds(3);
 
+std::vector<std::filesystem::path> registry_files(const Config& config) {
+  auto files = registry::bundled_registry_files(config.registry_dir);
+  files.insert(files.end(), config.registry_files.begin(), config.registry_files.end());
+  return files;
+}
+
 hub::HubSettings hub_settings(const Config& config) {
   hub::HubSettings settings;
   settings.endpoint = config.endpoint;
@@ -52,10 +61,11 @@ hub::HubSettings hub_settings(const Config& config) {
 class Server {
 public:
   Server(const Config& config, store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
-         asio::io_context& io, asio::thread_pool& pool, Acceptor acceptor, ListenerInfo listener)
+         registry::ReloadableRegistry& registry, const registry::UserAliases& aliases, asio::io_context& io,
+         asio::thread_pool& pool, Acceptor acceptor, ListenerInfo listener)
       : m_io(io), m_multi(io.get_executor()), m_hub(m_multi, hub_settings(config)),
         m_pulls(io.get_executor(), pool.get_executor(), config, index, layout, blobs, m_hub),
-        m_context{config, m_pulls, index, std::move(listener)}, m_acceptor(std::move(acceptor)),
+        m_context{config, m_pulls, index, registry, aliases, std::move(listener)}, m_acceptor(std::move(acceptor)),
         m_signals(io, SIGINT, SIGTERM, SIGHUP) {}
 
   void start() {
@@ -116,7 +126,7 @@ private:
         co_return;
       }
       if (signal == SIGHUP) {
-        spdlog::info("received SIGHUP; this version has nothing to reload without a restart");
+        reload_registry();
         continue;
       }
       if (m_context.shutting_down) {
@@ -128,6 +138,18 @@ private:
                    m_context.config.shutdown_grace.count());
       asio::co_spawn(m_io, shut_down(), [](std::exception_ptr error) { log_escaped("shutdown", error); });
     }
+  }
+
+  void reload_registry() {
+    const auto files = registry_files(m_context.config);
+    auto reloaded = m_context.registry.reload(files);
+    if (!reloaded) {
+      spdlog::error("SIGHUP: registry reload failed, keeping the previous registry: {}", reloaded.error().message);
+      return;
+    }
+    const auto current = m_context.registry.current();
+    spdlog::info("SIGHUP: registry reloaded: {} architectures, {} pretrained tags from {} files",
+                 current->architectures().size(), current->tag_count(), files.size());
   }
 
   // Phase 1 stops accepting and lets requests finish within the grace period; phase 2 aborts
@@ -215,6 +237,21 @@ int run_daemon(const Config& config) {
                report.blob_rows_removed, report.blob_files_adopted, report.blob_files_removed, report.partials_removed,
                report.download_rows_removed);
 
+  const auto files = registry_files(config);
+  auto loaded = registry::Registry::load(files);
+  if (!loaded) {
+    spdlog::critical("cannot load the model registry: {}", loaded.error().message);
+    return 1;
+  }
+  registry::ReloadableRegistry registry(*loaded);
+  auto aliases = registry::UserAliases::from_json(config.aliases);
+  if (!aliases) {
+    spdlog::critical("invalid 'aliases' in the configuration: {}", aliases.error().message);
+    return 1;
+  }
+  spdlog::info("registry loaded: {} architectures, {} pretrained tags from {} files ({})",
+               (*loaded)->architectures().size(), (*loaded)->tag_count(), files.size(), config.registry_dir.string());
+
   asio::io_context io(1);
   asio::thread_pool pool(2);
   ListenerInfo listener;
@@ -226,7 +263,7 @@ int run_daemon(const Config& config) {
 
   int status = 0;
   {
-    Server server(config, **index, *layout, blobs, io, pool, std::move(*acceptor), listener);
+    Server server(config, **index, *layout, blobs, registry, *aliases, io, pool, std::move(*acceptor), listener);
     server.start();
     sd_notify(0, "READY=1\nSTATUS=serving");
     spdlog::info("timmd ready: listening on {}{}", listener.path.string(),

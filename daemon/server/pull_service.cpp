@@ -82,8 +82,21 @@ asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request
   for (const auto& file : snap->files) {
     paths.push_back(file.path);
   }
-  const auto selected = request.all_files ? paths : select_weights_files(paths);
-  const bool has_weights = std::ranges::any_of(selected, [](const auto& path) { return is_weights_file(path); });
+  auto selected = request.all_files ? paths : select_weights_files(paths);
+  if (!request.all_files && !request.preferred_file.empty()) {
+    if (std::ranges::find(paths, request.preferred_file) != paths.end()) {
+      selected.clear();
+      if (std::ranges::find(paths, "config.json") != paths.end()) {
+        selected.emplace_back("config.json");
+      }
+      selected.push_back(request.preferred_file);
+    } else {
+      spdlog::warn("{} at {} has no file '{}' named by the registry; using the usual weights file", request.repo,
+                   snap->commit, request.preferred_file);
+    }
+  }
+  const bool has_weights = std::ranges::any_of(
+      selected, [&](const auto& path) { return is_weights_file(path) || path == request.preferred_file; });
   if (!request.all_files && !has_weights) {
     co_return proto::make_error(
         Errc::not_found,

@@ -29,6 +29,7 @@ struct PullRequest {
   std::string repo;
   std::string revision = "main";
   bool all_files = false;       // every file of the repository instead of weights + config.json
+  std::string preferred_file; // weights file named by the registry; empty: the usual order
   std::uint32_t client_pid = 0; // for logs
 };
 

@@ -1,6 +1,8 @@
 #include "daemon/server/session.hpp"
 
+#include "daemon/server/pull_target.hpp"
 #include "daemon/server/repo_name.hpp"
+#include "daemon/registry/resolver.hpp"
 #include "proto/frame.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -168,11 +170,13 @@ asio::awaitable<bool> Session::handle(const json& request) {
     result = handle_hello(request);
   } else if (op == "list") {
     result = handle_list();
+  } else if (op == "resolve") {
+    result = handle_resolve(request);
   } else if (op == "status") {
     result = json_result(handle_status());
   } else {
     result = proto::make_error(Errc::invalid_request,
-                               "unknown operation '" + op + "'; this daemon supports hello, pull, list and status",
+                               "unknown operation '" + op + "'; this daemon supports hello, resolve, pull, list and status",
                                {{"op", op}});
   }
 
@@ -220,6 +224,40 @@ proto::Result<json> Session::handle_list() {
   return json_result({{"snapshots", std::move(list)}});
 }
 
+proto::Result<json> Session::handle_resolve(const json& request) {
+  if (!request.contains("name") || !request["name"].is_string()) {
+    return missing_field("resolve", "name", "string");
+  }
+  const auto name = request["name"].get<std::string>();
+  const auto registry = m_context.registry.current();
+  auto target = resolve_pull_target(name, *registry, m_context.aliases, m_context.config.offline);
+  if (!target) {
+    return target.error();
+  }
+
+  json answer;
+  if (target->resolution) {
+    answer = target->resolution->to_json();
+  } else {
+    answer = {{"name", target->repo}, {"repo", target->repo}, {"resolved_by", "hub_repository"},
+              {"notice", nullptr},    {"file", nullptr},      {"pretrained_cfg", nullptr}};
+    answer["revision"] = target->revision.empty() ? json(nullptr) : json(target->revision);
+  }
+
+  // The index alone tells the commit last seen for this revision; no Hub request is made.
+  const auto revision = target->revision.empty() ? std::string("main") : target->revision;
+  answer["commit"] = nullptr;
+  if (auto ref = m_context.index.find_ref(target->repo, revision); ref && *ref) {
+    answer["commit"] = (*ref)->commit;
+    answer["commit_seen_at"] = (*ref)->fetched_at;
+  } else if (revision.size() == 40) {
+    if (auto files = m_context.index.files_at(target->repo, revision); files && *files) {
+      answer["commit"] = revision;
+    }
+  }
+  return json_result(std::move(answer));
+}
+
 json Session::handle_status() const {
   const auto uptime =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_context.started);
@@ -246,24 +284,18 @@ asio::awaitable<bool> Session::handle_pull(const json& id, const json& request) 
     co_return co_await send_error(id, error);
   }
   const auto name = request["name"].get<std::string>();
-  auto parsed = parse_repo_name(name);
-  if (!parsed) {
-    co_return co_await send_error(id, parsed.error());
-  }
-  if (!*parsed) {
-    // Built before co_await: GCC 12 miscompiles braced initialiser lists inside co_await.
-    const auto error = proto::make_error(Errc::not_found,
-                                         "'" + name +
-                                             "' is not a repository id; give the Hub repository as ORG/NAME "
-                                             "(for example timm/" +
-                                             name + ")",
-                                         json{{"name", name}});
-    co_return co_await send_error(id, error);
+  const auto registry = m_context.registry.current();
+  auto target = resolve_pull_target(name, *registry, m_context.aliases, m_context.config.offline);
+  if (!target) {
+    co_return co_await send_error(id, target.error());
   }
 
   PullRequest pull;
-  pull.repo = (*parsed)->repo;
-  pull.revision = (*parsed)->revision;
+  pull.repo = target->repo;
+  pull.revision = target->revision;
+  if (target->resolution && target->resolution->file) {
+    pull.preferred_file = *target->resolution->file;
+  }
   pull.client_pid = static_cast<std::uint32_t>(m_peer.pid);
   if (request.contains("revision") && !request["revision"].is_null()) {
     if (!request["revision"].is_string() || !is_valid_revision(request["revision"].get<std::string>())) {
@@ -301,6 +333,10 @@ asio::awaitable<bool> Session::handle_pull(const json& id, const json& request) 
   }
 
   auto& result = std::get<0>(outcome);
+  const auto& resolution = target->resolution;
+  if (!result && resolution && resolution->needs_hub_confirmation() && result.error().code == Errc::not_found) {
+    result = unverified_tag_not_found(*resolution, result.error());
+  }
   const auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   if (!result) {
     spdlog::warn("pull of {}@{} for pid {} failed after {:.2f} s: {}: {}", pull.repo, pull.revision, m_peer.pid,
@@ -313,7 +349,10 @@ asio::awaitable<bool> Session::handle_pull(const json& id, const json& request) 
   }
   spdlog::info("pull of {}@{} ({}) for pid {} done in {:.2f} s: {} files, {} already cached", pull.repo, pull.revision,
                result->commit, m_peer.pid, elapsed, result->files.size(), cached);
-  const auto body = pull_result_json(*result);
+  auto body = pull_result_json(*result);
+  body["name"] = resolution ? resolution->name : pull.repo;
+  body["resolved_by"] = resolution ? std::string(registry::to_string(resolution->resolved_by)) : "hub_repository";
+  body["notice"] = resolution && resolution->notice ? json(*resolution->notice) : json(nullptr);
   co_return co_await send_result(id, body);
 }
 

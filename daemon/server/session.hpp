@@ -6,6 +6,8 @@
 #include "daemon/server/frame_io.hpp"
 #include "daemon/server/pull_service.hpp"
 #include "daemon/server/unix_listener.hpp"
+#include "daemon/registry/reloadable_registry.hpp"
+#include "daemon/registry/user_aliases.hpp"
 #include "daemon/store/index.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -26,6 +28,8 @@ struct ServerContext {
   const Config& config;
   PullService& pulls;
   store::Index& index;
+  registry::ReloadableRegistry& registry;
+  const registry::UserAliases& aliases;
   ListenerInfo listener;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   std::size_t sessions = 0;
@@ -58,6 +62,7 @@ private:
   boost::asio::awaitable<bool> handle_pull(const nlohmann::json& id, const nlohmann::json& request);
   proto::Result<nlohmann::json> handle_hello(const nlohmann::json& request);
   proto::Result<nlohmann::json> handle_list();
+  proto::Result<nlohmann::json> handle_resolve(const nlohmann::json& request);
   nlohmann::json handle_status() const;
 
   boost::asio::awaitable<bool> send(const nlohmann::json& message);

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test: a warnings-as-errors build with the whole CTest suite, then the same suite
+# built with AddressSanitizer and UndefinedBehaviorSanitizer.
+#
+# Usage: scripts/run-tests.sh   (installs the Debian packages first when run as root)
+# Build trees: build/ci and build/asan. TIMMD_JOBS sets the build parallelism (default 2).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [[ $(id -u) -eq 0 && ${TIMMD_SKIP_DEPS:-0} != 1 ]]; then
+  "$root/packaging/install-deps.sh"
+fi
+jobs=${TIMMD_JOBS:-2}
+
+run_suite() {
+  local name=$1
+  shift
+  local build_dir="$root/build/$name"
+  echo "== build $name"
+  cmake -S "$root" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DTIMMD_WERROR=ON "$@"
+  cmake --build "$build_dir" -j "$jobs"
+  echo "== test $name"
+  ctest --test-dir "$build_dir" --output-on-failure --timeout 1200
+}
+
+run_suite ci
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_suite asan -DTIMMD_SANITIZE=ON

@@ -1,0 +1,61 @@
+// timmctl as a user runs it: exit codes, plain and JSON output.
+#include "tests/integration/daemon_fixture.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace timmd::testing;
+using nlohmann::json;
+
+TEST_CASE("timmctl pull, list and status") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  auto hub = start_hub(data_dir() / "timm" / "demo-repo");
+  DaemonProcess daemon(scratch.path() / "daemon", {hub->endpoint()});
+  daemon.start();
+  const auto socket = daemon.socket().string();
+
+  auto pull = run_timmctl({"--socket", socket, "pull", "timm/test_vit.r160_in1k"});
+  CHECK(pull.status == 0);
+  CHECK(pull.out.find("commit") != std::string::npos);
+  CHECK(pull.out.find("model.safetensors") != std::string::npos);
+  // Without a terminal, progress is one plain line per file state and no escape sequences.
+  CHECK(pull.err.find("\x1b[") == std::string::npos);
+
+  auto again = run_timmctl({"pull", "timm/test_vit.r160_in1k", "--json", "--socket", socket});
+  CHECK(again.status == 0);
+  const auto result = json::parse(again.out);
+  CHECK(result["files"][0]["cached"] == true);
+
+  auto list = run_timmctl({"--socket", socket, "--json", "list"});
+  CHECK(list.status == 0);
+  CHECK(json::parse(list.out)["snapshots"][0]["repo"] == "timm/test_vit.r160_in1k");
+
+  auto status = run_timmctl({"--socket", socket, "status"});
+  CHECK(status.status == 0);
+  CHECK(status.out.find("cache_dir") != std::string::npos);
+}
+
+TEST_CASE("timmctl exit codes for errors and bad usage") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  auto hub = start_hub(data_dir() / "timm" / "demo-repo");
+  DaemonProcess daemon(scratch.path() / "daemon", {hub->endpoint()});
+  daemon.start();
+  const auto socket = daemon.socket().string();
+
+  auto missing = run_timmctl({"--socket", socket, "pull", "org/missing"});
+  CHECK(missing.status == 1);
+  CHECK(missing.err.find("not_found") != std::string::npos);
+
+  auto json_error = run_timmctl({"--socket", socket, "--json", "pull", "org/missing"});
+  CHECK(json_error.status == 1);
+  CHECK(json::parse(json_error.out)["error"]["code"] == "not_found");
+
+  CHECK(run_timmctl({"pull"}).status == 2);
+  CHECK(run_timmctl({"frobnicate"}).status == 2);
+  CHECK(run_timmctl({"--help"}).status == 0);
+
+  auto no_daemon = run_timmctl({"--socket", (scratch.path() / "nobody.sock").string(), "status"});
+  CHECK(no_daemon.status == 1);
+  CHECK(no_daemon.err.find("nobody.sock") != std::string::npos);
+}
