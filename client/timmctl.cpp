@@ -54,13 +54,13 @@ void print_notice(const json& result) {
   }
 }
 
-int run_resolve(const GlobalOptions& options, const std::string& name) {
+int run_resolve(const GlobalOptions& options, const std::string& name, bool remote) {
   int status = k_exit_ok;
   auto connection = connect(options, status);
   if (!connection) {
     return status;
   }
-  auto result = connection->request("resolve", {{"name", name}});
+  auto result = connection->request("resolve", {{"name", name}, {"remote", remote}});
   if (!result) {
     return report_error(result.error(), options);
   }
@@ -69,19 +69,53 @@ int run_resolve(const GlobalOptions& options, const std::string& name) {
     std::cout << result->dump(2) << "\n";
     return k_exit_ok;
   }
+
   const auto text = [](const json& value) { return value.is_string() ? value.get<std::string>() : std::string("-"); };
-  std::cout << "name         " << text((*result)["name"]) << "\n"
-            << "repo         " << text((*result)["repo"]) << "\n"
-            << "revision     " << text(result->value("revision", json("main"))) << "\n"
-            << "commit       " << text(result->value("commit", json())) << "\n"
-            << "resolved by  " << text((*result)["resolved_by"]) << "\n"
-            << "file         " << text(result->value("file", json())) << "\n";
+  const bool recorded = result->value("revision_from_cache", false);
+  const auto revision = result->value("revision", json());
+  std::cout << "name          " << text((*result)["name"]) << "\n"
+            << "repo          " << text((*result)["repo"]) << "\n"
+            << "revision      " << (revision.is_string() ? revision.get<std::string>() : "main (default)") << "\n"
+            << "commit        " << text(result->value("commit", json()))
+            << (recorded ? "  (recorded by an earlier pull)" : "") << "\n"
+            << "resolved by   " << text((*result)["resolved_by"]) << "\n"
+            << "file          " << text(result->value("file", json())) << "\n"
+            << "weights file  " << text(result->value("weights_file", json())) << "\n";
+
+  if (result->contains("files") && (*result)["files"].is_array()) {
+    std::cout << "files\n";
+    for (const auto& file : (*result)["files"]) {
+      std::cout << "  " << file.value("etag", "") << "  " << file.value("path", "") << "  "
+                << timmd::client::format_bytes(static_cast<double>(file.value("size", std::uint64_t{0}))) << "\n";
+    }
+  }
+
   if (result->contains("pretrained_cfg") && (*result)["pretrained_cfg"].is_object()) {
-    std::cout << "pretrained_cfg\n";
+    std::cout << "pretrained_cfg (from " << text(result->value("pretrained_cfg_source", json())) << ")\n";
     for (const auto& [key, value] : (*result)["pretrained_cfg"].items()) {
       std::cout << "  " << key << ": " << (value.is_string() ? value.get<std::string>() : value.dump()) << "\n";
     }
   }
+  return k_exit_ok;
+}
+
+int run_reload(const GlobalOptions& options) {
+  int status = k_exit_ok;
+  auto connection = connect(options, status);
+  if (!connection) {
+    return status;
+  }
+  auto result = connection->request("reload");
+  if (!result) {
+    return report_error(result.error(), options);
+  }
+  if (options.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return k_exit_ok;
+  }
+  std::cout << "registry reloaded: " << result->value("architectures", std::uint64_t{0}) << " architectures, "
+            << result->value("tags", std::uint64_t{0}) << " pretrained tags from "
+            << result->value("files", json::array()).size() << " files\n";
   return k_exit_ok;
 }
 
@@ -202,9 +236,15 @@ int main(int argc, char** argv) {
   pull->add_flag("--all", all, "download every file of the repository, not only weights and config.json");
 
   std::string resolve_name;
-  auto* resolve = app.add_subcommand("resolve", "show the repository, revision and configuration a name resolves to, "
-                                                "from the registry and the cache index (no Hub request)");
-  resolve->add_option("name", resolve_name, "timm model name or repository")->required();
+  bool remote = false;
+  auto* resolve = app.add_subcommand("resolve", "show the repository, revision, commit and configuration a name "
+                                                "resolves to, from the registry and the cache index");
+  resolve->add_option("name", resolve_name, "timm model name or repository, optionally with @REVISION")->required();
+  resolve->add_flag("--remote", remote,
+                    "ask the Hub for the revision's current commit and file list (without it, no Hub request is made)");
+
+  auto* reload = app.add_subcommand("reload", "reload the model registry files, as SIGHUP does; on an error the "
+                                              "daemon keeps its previous registry");
 
   auto* list = app.add_subcommand("list", "list the cached repository snapshots");
   auto* status = app.add_subcommand("status", "show the daemon's state");
@@ -220,7 +260,10 @@ int main(int argc, char** argv) {
     return run_pull(options, name, revision, all);
   }
   if (resolve->parsed()) {
-    return run_resolve(options, resolve_name);
+    return run_resolve(options, resolve_name, remote);
+  }
+  if (reload->parsed()) {
+    return run_reload(options);
   }
   if (list->parsed()) {
     return run_list(options);

@@ -5,6 +5,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Paths relative to the checkout, so ccache hits survive a clone into another folder.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
 name=${1:?usage: scripts/build.sh NAME [TARGET...]}
 shift
 build_dir="$root/build/$name"

@@ -7,6 +7,8 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# Paths relative to the checkout, so ccache hits survive a clone into another folder.
+export CCACHE_BASEDIR="$root" CCACHE_NOHASHDIR=true
 if [[ $(id -u) -eq 0 && ${TIMMD_SKIP_DEPS:-0} != 1 ]]; then
   "$root/packaging/install-deps.sh"
 fi

@@ -117,8 +117,8 @@ int CurlMulti::on_timer(CURLM*, long timeout_ms, void* self_ptr) {
     return 0;
   }
 
-  // curl asks not to call socket_action from inside this callback, so even a zero timeout
-  // goes through the timer.
+  // curl's documentation forbids calling socket_action from inside this callback, so even a
+  // zero timeout goes through the timer.
   self->m_timer.expires_after(std::chrono::milliseconds(timeout_ms));
   self->m_timer.async_wait([self](boost::system::error_code ec) {
     if (ec) {

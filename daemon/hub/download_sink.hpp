@@ -1,4 +1,4 @@
-// Where a file download puts its bytes. The store's partial downloads implement it; the Hub
+// Destination of a file download. The store's partial downloads implement it, so the Hub
 // client does not depend on the store otherwise.
 #pragma once
 

@@ -140,6 +140,8 @@ asio::awaitable<ChunkOutcome> fetch_chunk(Download& d, std::size_t chunk) {
         return true; // an error body; the status decides below
       }
       const auto offset = begin + received + got;
+      // NOTE: the write runs on the I/O thread. pwrite copies into the page cache and blocks
+      // only under memory pressure or on a stalled disk; fsync runs on the worker pool.
       if (offset + data.size() > end) {
         overflow = true;
         return false;

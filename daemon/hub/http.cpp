@@ -36,8 +36,8 @@ struct Exchange {
   bool stalled = false;
 };
 
-// curl's own low-speed limit averages over a window of several seconds, so a server that
-// sends a few bytes and then nothing is caught late; this checks for silence directly.
+// curl's own low-speed limit averages over a window of several seconds, so it notices late
+// when a server sends a few bytes and then nothing. This callback checks for silence directly.
 int on_transfer_info(void* user, curl_off_t, curl_off_t received, curl_off_t, curl_off_t uploaded) {
   auto* exchange = static_cast<Exchange*>(user);
   const auto now = std::chrono::steady_clock::now();

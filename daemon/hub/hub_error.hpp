@@ -8,7 +8,7 @@
 
 namespace timmd::hub {
 
-// What the failed request was about, for the message.
+// Subject of a failed request (endpoint, repository, revision, file), for the message.
 struct HubRequestContext {
   std::string endpoint;
   std::string repo;

@@ -28,7 +28,7 @@ struct RetryPolicy {
 };
 
 // Seconds to wait from `Retry-After: N` or `RateLimit: "...";r=0;t=N`; nullopt when neither
-// header asks for a wait (HTTP dates in Retry-After are ignored).
+// header requests a wait (HTTP dates in Retry-After are ignored).
 std::optional<std::chrono::seconds> server_requested_delay(const HttpResponse& response);
 
 } // namespace timmd::hub

@@ -6,6 +6,7 @@
 #include "daemon/registry/reloadable_registry.hpp"
 #include "daemon/registry/user_aliases.hpp"
 #include "daemon/server/pull_service.hpp"
+#include "daemon/server/registry_reload.hpp"
 #include "daemon/server/session.hpp"
 #include "daemon/server/unix_listener.hpp"
 #include "daemon/store/blob_store.hpp"
@@ -38,12 +39,6 @@ namespace {
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr auto k_drain_timeout = std::chrono::seconds(3);
 
-std::vector<std::filesystem::path> registry_files(const Config& config) {
-  auto files = registry::bundled_registry_files(config.registry_dir);
-  files.insert(files.end(), config.registry_files.begin(), config.registry_files.end());
-  return files;
-}
-
 hub::HubSettings hub_settings(const Config& config) {
   hub::HubSettings settings;
   settings.endpoint = config.endpoint;
@@ -65,8 +60,8 @@ public:
          asio::thread_pool& pool, Acceptor acceptor, ListenerInfo listener)
       : m_io(io), m_multi(io.get_executor()), m_hub(m_multi, hub_settings(config)),
         m_pulls(io.get_executor(), pool.get_executor(), config, index, layout, blobs, m_hub),
-        m_context{config, m_pulls, index, registry, aliases, std::move(listener)}, m_acceptor(std::move(acceptor)),
-        m_signals(io, SIGINT, SIGTERM, SIGHUP) {}
+        m_context{config, m_pulls, index, layout, pool.get_executor(), registry, aliases, std::move(listener)},
+        m_acceptor(std::move(acceptor)), m_signals(io, SIGINT, SIGTERM, SIGHUP) {}
 
   void start() {
     asio::co_spawn(m_io, accept_loop(), [](std::exception_ptr error) { log_escaped("accept loop", error); });
@@ -126,7 +121,8 @@ private:
         co_return;
       }
       if (signal == SIGHUP) {
-        reload_registry();
+        // The result is logged by reload_registry, and a failed reload keeps the old registry.
+        (void)reload_registry(m_context.config, m_context.registry, "SIGHUP");
         continue;
       }
       if (m_context.shutting_down) {
@@ -138,18 +134,6 @@ private:
                    m_context.config.shutdown_grace.count());
       asio::co_spawn(m_io, shut_down(), [](std::exception_ptr error) { log_escaped("shutdown", error); });
     }
-  }
-
-  void reload_registry() {
-    const auto files = registry_files(m_context.config);
-    auto reloaded = m_context.registry.reload(files);
-    if (!reloaded) {
-      spdlog::error("SIGHUP: registry reload failed, keeping the previous registry: {}", reloaded.error().message);
-      return;
-    }
-    const auto current = m_context.registry.current();
-    spdlog::info("SIGHUP: registry reloaded: {} architectures, {} pretrained tags from {} files",
-                 current->architectures().size(), current->tag_count(), files.size());
   }
 
   // Phase 1 stops accepting and lets requests finish within the grace period; phase 2 aborts
@@ -237,7 +221,7 @@ int run_daemon(const Config& config) {
                report.blob_rows_removed, report.blob_files_adopted, report.blob_files_removed, report.partials_removed,
                report.download_rows_removed);
 
-  const auto files = registry_files(config);
+  const auto files = configured_registry_files(config);
   auto loaded = registry::Registry::load(files);
   if (!loaded) {
     spdlog::critical("cannot load the model registry: {}", loaded.error().message);

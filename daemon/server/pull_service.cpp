@@ -3,7 +3,7 @@
 #include "daemon/hub/file_download.hpp"
 #include "daemon/hub/hub_url.hpp"
 #include "daemon/server/partial_download_sink.hpp"
-#include "daemon/server/weights_selection.hpp"
+#include "daemon/server/pull_selection.hpp"
 #include "daemon/store/partial_download.hpp"
 #include "daemon/util/offload.hpp"
 
@@ -82,22 +82,12 @@ asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request
   for (const auto& file : snap->files) {
     paths.push_back(file.path);
   }
-  auto selected = request.all_files ? paths : select_weights_files(paths);
-  if (!request.all_files && !request.preferred_file.empty()) {
-    if (std::ranges::find(paths, request.preferred_file) != paths.end()) {
-      selected.clear();
-      if (std::ranges::find(paths, "config.json") != paths.end()) {
-        selected.emplace_back("config.json");
-      }
-      selected.push_back(request.preferred_file);
-    } else {
-      spdlog::warn("{} at {} has no file '{}' named by the registry; using the usual weights file", request.repo,
-                   snap->commit, request.preferred_file);
-    }
+  const auto selection = select_pull_files(paths, request.all_files, request.preferred_file);
+  if (!request.all_files && selection.preferred_file_missing) {
+    spdlog::warn("{} at {} has no file '{}' named by the registry; using the usual weights file", request.repo,
+                 snap->commit, request.preferred_file);
   }
-  const bool has_weights = std::ranges::any_of(
-      selected, [&](const auto& path) { return is_weights_file(path) || path == request.preferred_file; });
-  if (!request.all_files && !has_weights) {
+  if (!request.all_files && selection.weights_file.empty()) {
     co_return proto::make_error(
         Errc::not_found,
         "repository '" + request.repo + "' at commit " + snap->commit +
@@ -109,7 +99,7 @@ asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request
   auto jobs = std::make_shared<FileJobs>(m_io);
   jobs->request = request;
   jobs->commit = snap->commit;
-  for (const auto& path : selected) {
+  for (const auto& path : selection.paths) {
     const auto it = std::ranges::find(snap->files, path, &store::FileRecord::path);
     jobs->files.push_back(*it);
     progress->files.push_back(FileStatus{path, it->size, "queued", nullptr});
@@ -154,6 +144,14 @@ asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request
     result.files.push_back(**file);
   }
   co_return result;
+}
+
+asio::awaitable<proto::Result<PullService::Snapshot>> PullService::resolve_remote(std::string repo,
+                                                                                  std::string revision) {
+  PullRequest request;
+  request.repo = std::move(repo);
+  request.revision = revision.empty() ? "main" : std::move(revision);
+  co_return co_await snapshot(request);
 }
 
 asio::awaitable<proto::Result<PullService::Snapshot>> PullService::snapshot(const PullRequest& request) {

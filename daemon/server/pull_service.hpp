@@ -29,7 +29,7 @@ struct PullRequest {
   std::string repo;
   std::string revision = "main";
   bool all_files = false;       // every file of the repository instead of weights + config.json
-  std::string preferred_file; // weights file named by the registry; empty: the usual order
+  std::string preferred_file;   // weights file named by the registry; empty: the usual order
   std::uint32_t client_pid = 0; // for logs
 };
 
@@ -71,6 +71,15 @@ struct PullResult {
 
 class PullService {
 public:
+  // A revision resolved to a commit, with the commit's file list.
+  struct Snapshot {
+    std::string commit;
+    // True when the commit is the one recorded earlier for the revision, because the daemon is
+    // offline or the Hub could not be reached.
+    bool from_cache = false;
+    std::vector<store::FileRecord> files;
+  };
+
   // REQUIRES: every reference outlives the service.
   PullService(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking, const Config& config,
               store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
@@ -78,18 +87,19 @@ public:
 
   boost::asio::awaitable<proto::Result<PullResult>> pull(PullRequest request, std::shared_ptr<PullProgress> progress);
 
+  // Resolves `revision` (empty: main) of `repo` to a commit and lists its files as pull() does,
+  // recording both in the index, and downloads nothing. A commit hash the index already lists
+  // needs no Hub request. Offline, or when the Hub cannot be reached, returns the commit
+  // recorded for the revision with from_cache set. With none recorded, offline is an
+  // `upstream_unavailable` error naming the revision, and online the Hub's error.
+  boost::asio::awaitable<proto::Result<Snapshot>> resolve_remote(std::string repo, std::string revision);
+
   std::size_t active_downloads() const noexcept { return m_downloads.size(); }
 
   // Aborts every HTTP transfer (shutdown); waiting pulls end with an error.
   void abort_transfers();
 
 private:
-  struct Snapshot {
-    std::string commit;
-    bool from_cache = false;
-    std::vector<store::FileRecord> files;
-  };
-
   boost::asio::awaitable<proto::Result<Snapshot>> snapshot(const PullRequest& request);
   boost::asio::awaitable<proto::Result<Snapshot>> fetch_snapshot(PullRequest request);
   boost::asio::awaitable<proto::Result<PulledFile>> ensure_file(const PullRequest& request, const std::string& commit,

@@ -1,8 +1,12 @@
 #include "daemon/server/session.hpp"
 
+#include "daemon/server/cached_pretrained_cfg.hpp"
 #include "daemon/server/pull_target.hpp"
+#include "daemon/server/registry_reload.hpp"
 #include "daemon/server/repo_name.hpp"
+#include "daemon/server/resolve_result.hpp"
 #include "daemon/registry/resolver.hpp"
+#include "daemon/util/offload.hpp"
 #include "proto/frame.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -171,12 +175,15 @@ asio::awaitable<bool> Session::handle(const json& request) {
   } else if (op == "list") {
     result = handle_list();
   } else if (op == "resolve") {
-    result = handle_resolve(request);
+    result = co_await handle_resolve(request);
+  } else if (op == "reload") {
+    result = co_await handle_reload();
   } else if (op == "status") {
     result = json_result(handle_status());
   } else {
     result = proto::make_error(Errc::invalid_request,
-                               "unknown operation '" + op + "'; this daemon supports hello, resolve, pull, list and status",
+                               "unknown operation '" + op +
+                                   "'; this daemon supports hello, resolve, pull, list, reload and status",
                                {{"op", op}});
   }
 
@@ -224,38 +231,110 @@ proto::Result<json> Session::handle_list() {
   return json_result({{"snapshots", std::move(list)}});
 }
 
-proto::Result<json> Session::handle_resolve(const json& request) {
+asio::awaitable<proto::Result<json>> Session::handle_resolve(const json& request) {
   if (!request.contains("name") || !request["name"].is_string()) {
-    return missing_field("resolve", "name", "string");
+    co_return missing_field("resolve", "name", "string");
+  }
+  bool remote = false;
+  if (request.contains("remote") && !request["remote"].is_null()) {
+    if (!request["remote"].is_boolean()) {
+      co_return proto::make_error(Errc::invalid_request, "'remote' must be true or false", {{"field", "remote"}});
+    }
+    remote = request["remote"].get<bool>();
   }
   const auto name = request["name"].get<std::string>();
   const auto registry = m_context.registry.current();
   auto target = resolve_pull_target(name, *registry, m_context.aliases, m_context.config.offline);
   if (!target) {
-    return target.error();
+    co_return target.error();
   }
 
-  json answer;
-  if (target->resolution) {
-    answer = target->resolution->to_json();
-  } else {
-    answer = {{"name", target->repo}, {"repo", target->repo}, {"resolved_by", "hub_repository"},
-              {"notice", nullptr},    {"file", nullptr},      {"pretrained_cfg", nullptr}};
-    answer["revision"] = target->revision.empty() ? json(nullptr) : json(target->revision);
-  }
-
-  // The index alone tells the commit last seen for this revision; no Hub request is made.
+  auto answer = name_fields(*target);
+  const auto& resolution = target->resolution;
   const auto revision = target->revision.empty() ? std::string("main") : target->revision;
+  const auto preferred_file = resolution && resolution->file ? *resolution->file : std::string();
+  answer["remote"] = remote;
   answer["commit"] = nullptr;
-  if (auto ref = m_context.index.find_ref(target->repo, revision); ref && *ref) {
-    answer["commit"] = (*ref)->commit;
-    answer["commit_seen_at"] = (*ref)->fetched_at;
-  } else if (revision.size() == 40) {
-    if (auto files = m_context.index.files_at(target->repo, revision); files && *files) {
+  answer["revision_from_cache"] = false;
+  answer["files"] = nullptr;
+  answer["weights_file"] = nullptr;
+
+  std::optional<std::vector<store::FileRecord>> files;
+  if (remote) {
+    std::string repo = target->repo;
+    std::string remote_revision = revision;
+    auto snapshot = co_await run_resolve_remote(std::move(repo), std::move(remote_revision));
+    if (!snapshot && resolution && resolution->needs_hub_confirmation() && snapshot.error().code == Errc::not_found) {
+      co_return unverified_tag_not_found(*resolution, snapshot.error());
+    }
+    if (!snapshot) {
+      co_return snapshot.error();
+    }
+    answer["commit"] = snapshot->commit;
+    answer["revision_from_cache"] = snapshot->from_cache;
+    files = std::move(snapshot->files);
+  } else {
+    // The index alone gives the commit last seen for this revision; no Hub request is made.
+    if (auto ref = m_context.index.find_ref(target->repo, revision); ref && *ref) {
+      answer["commit"] = (*ref)->commit;
+      answer["commit_seen_at"] = (*ref)->fetched_at;
+      answer["revision_from_cache"] = true;
+    } else if (revision.size() == 40) {
       answer["commit"] = revision;
     }
+    if (answer["commit"].is_string()) {
+      auto known = m_context.index.files_at(target->repo, answer["commit"].get<std::string>());
+      if (known && *known) {
+        files = std::move(**known);
+      } else if (!answer.contains("commit_seen_at")) {
+        answer["commit"] = nullptr; // a 40-hex revision the index has never seen
+      }
+    }
   }
-  return json_result(std::move(answer));
+  if (files) {
+    set_snapshot_files(answer, *files, preferred_file);
+  }
+
+  std::optional<json> from_config_json;
+  if (answer["commit"].is_string()) {
+    std::string repo = target->repo;
+    std::string commit = answer["commit"].get<std::string>();
+    from_config_json = co_await cached_pretrained_cfg(std::move(repo), std::move(commit));
+  }
+  set_pretrained_cfg(answer, std::move(from_config_json));
+  co_return json_result(std::move(answer));
+}
+
+asio::awaitable<proto::Result<json>> Session::handle_reload() {
+  const auto trigger = "reload request from client " + std::to_string(m_id) + " (pid " + std::to_string(m_peer.pid) +
+                       ", uid " + std::to_string(m_peer.uid) + ")";
+  auto reload = [this, trigger] { return reload_registry(m_context.config, m_context.registry, trigger); };
+  auto reloaded = co_await util::offload(m_context.blocking, std::move(reload));
+  if (!reloaded) {
+    co_return reloaded.error();
+  }
+  co_return json_result(reloaded->to_json());
+}
+
+asio::awaitable<std::optional<json>> Session::cached_pretrained_cfg(std::string repo, std::string commit) {
+  auto read = [this, repo = std::move(repo), commit = std::move(commit)] {
+    return read_cached_pretrained_cfg(m_context.index, m_context.layout, repo, commit);
+  };
+  co_return co_await util::offload(m_context.blocking, std::move(read));
+}
+
+asio::awaitable<proto::Result<PullService::Snapshot>> Session::run_resolve_remote(std::string repo,
+                                                                                  std::string revision) {
+  try {
+    co_return co_await m_context.pulls.resolve_remote(std::move(repo), std::move(revision));
+  } catch (const boost::system::system_error& error) {
+    if (error.code() == asio::error::operation_aborted) {
+      throw;
+    }
+    co_return proto::make_error(Errc::internal, std::string("resolving the revision failed: ") + error.what());
+  } catch (const std::exception& error) {
+    co_return proto::make_error(Errc::internal, std::string("resolving the revision failed: ") + error.what());
+  }
 }
 
 json Session::handle_status() const {
@@ -353,6 +432,11 @@ asio::awaitable<bool> Session::handle_pull(const json& id, const json& request) 
   body["name"] = resolution ? resolution->name : pull.repo;
   body["resolved_by"] = resolution ? std::string(registry::to_string(resolution->resolved_by)) : "hub_repository";
   body["notice"] = resolution && resolution->notice ? json(*resolution->notice) : json(nullptr);
+  body["pretrained_cfg"] = resolution && resolution->pretrained_cfg ? resolution->pretrained_cfg->to_json() : json();
+  std::string repo = pull.repo;
+  std::string commit = result->commit;
+  auto from_config_json = co_await cached_pretrained_cfg(std::move(repo), std::move(commit));
+  set_pretrained_cfg(body, std::move(from_config_json));
   co_return co_await send_result(id, body);
 }
 

@@ -8,8 +8,10 @@
 #include "daemon/server/unix_listener.hpp"
 #include "daemon/registry/reloadable_registry.hpp"
 #include "daemon/registry/user_aliases.hpp"
+#include "daemon/store/cache_layout.hpp"
 #include "daemon/store/index.hpp"
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +19,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <sys/types.h>
@@ -28,6 +31,8 @@ struct ServerContext {
   const Config& config;
   PullService& pulls;
   store::Index& index;
+  const store::CacheLayout& layout;
+  boost::asio::any_io_executor blocking; // worker pool for file reads and registry loads
   registry::ReloadableRegistry& registry;
   const registry::UserAliases& aliases;
   ListenerInfo listener;
@@ -62,7 +67,8 @@ private:
   boost::asio::awaitable<bool> handle_pull(const nlohmann::json& id, const nlohmann::json& request);
   proto::Result<nlohmann::json> handle_hello(const nlohmann::json& request);
   proto::Result<nlohmann::json> handle_list();
-  proto::Result<nlohmann::json> handle_resolve(const nlohmann::json& request);
+  boost::asio::awaitable<proto::Result<nlohmann::json>> handle_resolve(const nlohmann::json& request);
+  boost::asio::awaitable<proto::Result<nlohmann::json>> handle_reload();
   nlohmann::json handle_status() const;
 
   boost::asio::awaitable<bool> send(const nlohmann::json& message);
@@ -70,6 +76,13 @@ private:
   boost::asio::awaitable<bool> send_error(const nlohmann::json& id, const proto::Error& error);
   // The pull with unexpected exceptions turned into `internal` errors; cancellation propagates.
   boost::asio::awaitable<proto::Result<PullResult>> run_pull(PullRequest pull, std::shared_ptr<PullProgress> progress);
+  // The `pretrained_cfg` of the cached config.json at (repo, commit), read on the worker pool;
+  // nullopt when it is not cached or not usable.
+  boost::asio::awaitable<std::optional<nlohmann::json>> cached_pretrained_cfg(std::string repo, std::string commit);
+  // The snapshot resolve_remote() returns, with unexpected exceptions turned into `internal`
+  // errors; cancellation propagates.
+  boost::asio::awaitable<proto::Result<PullService::Snapshot>> run_resolve_remote(std::string repo,
+                                                                                  std::string revision);
   boost::asio::awaitable<void> report_progress(nlohmann::json id, std::shared_ptr<PullProgress> progress,
                                                std::string repo);
 

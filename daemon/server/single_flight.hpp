@@ -33,8 +33,8 @@ public:
   explicit SingleFlight(boost::asio::any_io_executor executor) : m_executor(std::move(executor)) {}
 
   // Joins the call in flight for `key`, or starts `work` for it. The work runs detached from
-  // the first caller, so a caller that is cancelled or disconnects does not cancel it for the
-  // others; it keeps running to completion.
+  // the first caller and keeps running to completion. So a caller that is cancelled or
+  // disconnects does not cancel it for the others.
   boost::asio::awaitable<T> run(const std::string& key, std::function<boost::asio::awaitable<T>()> work) {
     auto it = m_calls.find(key);
     std::shared_ptr<Call> call;

@@ -22,7 +22,7 @@ struct ListenerInfo {
 // socket; otherwise binds `path` with `mode`. Before binding: the directory is created (0700)
 // when missing, and must be a real directory (not a symlink) owned by this user or root that
 // other users cannot write to unless it is sticky. An existing socket file is removed only
-// after a connect attempt shows that nobody listens on it; a daemon that answers, or a file
+// after a connect attempt shows that no process listens on it. A listening daemon, or a file
 // that is not a socket, is an error naming the path.
 proto::Result<Acceptor> open_listener(boost::asio::io_context& io, const std::filesystem::path& path, unsigned mode,
                                       ListenerInfo& info);

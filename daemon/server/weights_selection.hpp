@@ -1,4 +1,4 @@
-// Which files of a repository a pull fetches.
+// File selection for a pull: the weights file and the configuration of a repository.
 #pragma once
 
 #include <string>

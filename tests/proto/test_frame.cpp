@@ -29,8 +29,7 @@ TEST_CASE("frame encodes big-endian length") {
 }
 
 TEST_CASE("frame length over limit is rejected") {
-  const std::array<std::byte, 4> header{std::byte{0x01}, std::byte{0x00}, std::byte{0x00},
-                                        std::byte{0x01}};
+  const std::array<std::byte, 4> header{std::byte{0x01}, std::byte{0x00}, std::byte{0x00}, std::byte{0x01}};
   const auto length = decode_frame_length(header);
   REQUIRE_FALSE(length);
   CHECK(length.error().code == Errc::invalid_request);
