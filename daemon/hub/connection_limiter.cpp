@@ -31,31 +31,41 @@ ConnectionLimiter::ConnectionLimiter(asio::any_io_executor executor, int limit)
     : m_executor(std::move(executor)), m_limit(std::max(limit, 1)) {}
 
 asio::awaitable<ConnectionLimiter::Permit> ConnectionLimiter::acquire() {
-  while (m_in_use >= m_limit) {
-    auto waiter = std::make_shared<asio::steady_timer>(m_executor, asio::steady_timer::time_point::max());
-    m_waiters.push_back(waiter);
-    auto [ec] = co_await waiter->async_wait(asio::as_tuple(asio::use_awaitable));
-    std::erase(m_waiters, waiter);
-    if (ec != asio::error::operation_aborted) {
+  if (m_in_use < m_limit && m_waiters.empty()) {
+    ++m_in_use;
+    co_return Permit(this);
+  }
+
+  auto waiter = std::make_shared<Waiter>(m_executor);
+  m_waiters.push_back(waiter);
+  while (!waiter->granted) {
+    waiter->wake.expires_at(asio::steady_timer::time_point::max());
+    co_await waiter->wake.async_wait(asio::as_tuple(asio::use_awaitable));
+    const auto state = co_await asio::this_coro::cancellation_state;
+    if (state.cancelled() == asio::cancellation_type::none) {
       continue;
     }
-    // Woken either by release() or by the caller's cancellation; only the first may go on.
-    const auto state = co_await asio::this_coro::cancellation_state;
-    if (state.cancelled() != asio::cancellation_type::none) {
-      throw boost::system::system_error(asio::error::operation_aborted);
+    if (waiter->granted) {
+      // The permit arrived just before the cancellation: hand it on instead of losing it.
+      release();
+    } else {
+      std::erase(m_waiters, waiter);
     }
+    throw boost::system::system_error(asio::error::operation_aborted);
   }
-  ++m_in_use;
+  // release() counted the permit for us when it granted it.
   co_return Permit(this);
 }
 
 void ConnectionLimiter::release() {
-  --m_in_use;
-  if (!m_waiters.empty()) {
-    auto waiter = m_waiters.front();
-    m_waiters.pop_front();
-    waiter->cancel();
+  if (m_waiters.empty()) {
+    --m_in_use;
+    return;
   }
+  auto waiter = m_waiters.front();
+  m_waiters.pop_front();
+  waiter->granted = true;
+  waiter->wake.cancel();
 }
 
 } // namespace timmd::hub

@@ -1,5 +1,5 @@
 // A counting semaphore for coroutines on one executor thread: bounds the number of HTTP
-// connections open at once across every download.
+// connections open at once across every download. Waiters get permits in arrival order.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -8,6 +8,7 @@
 
 #include <deque>
 #include <memory>
+#include <utility>
 
 namespace timmd::hub {
 
@@ -29,18 +30,26 @@ public:
 
   ConnectionLimiter(boost::asio::any_io_executor executor, int limit);
 
-  // Waits until fewer than `limit` permits are out. Cancellation of the caller propagates.
+  // Waits until a permit is free. A released permit goes straight to the oldest waiter, so a
+  // caller that releases and acquires again cannot overtake it. Cancelling the caller throws
+  // operation_aborted; a permit handed to it in the meantime passes on to the next waiter.
   boost::asio::awaitable<Permit> acquire();
 
   int in_use() const noexcept { return m_in_use; }
 
 private:
+  struct Waiter {
+    explicit Waiter(boost::asio::any_io_executor executor) : wake(std::move(executor)) {}
+    boost::asio::steady_timer wake;
+    bool granted = false;
+  };
+
   void release();
 
   boost::asio::any_io_executor m_executor;
   int m_limit;
   int m_in_use = 0;
-  std::deque<std::shared_ptr<boost::asio::steady_timer>> m_waiters;
+  std::deque<std::shared_ptr<Waiter>> m_waiters;
 };
 
 } // namespace timmd::hub

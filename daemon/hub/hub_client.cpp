@@ -108,7 +108,18 @@ HubClient::get_json(const std::string& url, const HubRequestContext& context, st
   request.headers.push_back("Accept: application/json");
 
   int attempts = 0;
-  auto response = co_await perform_with_retries(std::move(request), attempts);
+  auto response = co_await perform_with_retries(request, attempts);
+  // A renamed repository answers its API routes with a relative redirect to the new name.
+  for (int hop = 0; hop < k_max_redirects && response.transport_ok() && response.status >= 300 &&
+                    response.status < 400 && is_relative_location(response.header("location"));
+       ++hop) {
+    const auto target = join_location(request.url, response.header("location"));
+    if (!target) {
+      break;
+    }
+    request.url = *target;
+    response = co_await perform_with_retries(request, attempts);
+  }
   if (!response.transport_ok() || response.status != 200) {
     auto with_attempts = context;
     with_attempts.attempts = attempts;

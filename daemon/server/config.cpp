@@ -8,6 +8,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -84,7 +85,13 @@ public:
       if (!value.is_number_unsigned()) {
         return type_error(key, "a non-negative integer");
       }
-      out = static_cast<T>(value.get<std::uint64_t>());
+      const auto number = value.get<std::uint64_t>();
+      constexpr auto k_max = static_cast<std::uint64_t>(std::numeric_limits<T>::max());
+      if (number > k_max) {
+        return config_error(m_source, "'" + m_prefix + key + "' must be at most " + std::to_string(k_max) + ", not " +
+                                          std::to_string(number));
+      }
+      out = static_cast<T>(number);
     }
     return {};
   }
