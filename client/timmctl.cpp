@@ -1,4 +1,5 @@
 // timmctl: the command-line client of timmd.
+#include "client/checkpoint_commands.hpp"
 #include "client/daemon_locator.hpp"
 #include "client/progress_view.hpp"
 
@@ -246,6 +247,18 @@ int main(int argc, char** argv) {
   auto* reload = app.add_subcommand("reload", "reload the model registry files, as SIGHUP does; on an error the "
                                               "daemon keeps its previous registry");
 
+  std::string checkpoint_file;
+  auto* inspect = app.add_subcommand("inspect", "read a local checkpoint file and list its tensors (no daemon needed)");
+  inspect->add_option("file", checkpoint_file, "safetensors, PyTorch (.bin/.pt/.pth), .npz or .npy file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  std::string convert_output;
+  auto* convert = app.add_subcommand("convert", "convert a local checkpoint file to safetensors (no daemon needed)");
+  convert->add_option("file", checkpoint_file, "PyTorch (.bin/.pt/.pth), .npz, .npy or safetensors file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  convert->add_option("-o,--output", convert_output, "safetensors file to write")->required();
+
   auto* list = app.add_subcommand("list", "list the cached repository snapshots");
   auto* status = app.add_subcommand("status", "show the daemon's state");
 
@@ -264,6 +277,12 @@ int main(int argc, char** argv) {
   }
   if (reload->parsed()) {
     return run_reload(options);
+  }
+  if (inspect->parsed()) {
+    return timmd::client::inspect_checkpoint(checkpoint_file, options.json_output);
+  }
+  if (convert->parsed()) {
+    return timmd::client::convert_checkpoint(checkpoint_file, convert_output, options.json_output);
   }
   if (list->parsed()) {
     return run_list(options);

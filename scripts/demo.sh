@@ -48,6 +48,10 @@ echo "== timmctl pull again: answered from the cache"
 echo "== timmctl list"
 "$bin/client/timmctl" list
 
+echo "== the weights as they sit in the cache: timmctl inspect <blob> (first lines)"
+weights_blob=$(find "$work/cache/blobs" -type f -size +100k | head -n 1)
+"$bin/client/timmctl" inspect "$weights_blob" | head -n 12
+
 echo "== verifying the cached blobs with sha256sum"
 (cd "$work/cache/blobs/sha256" && for blob in */*; do
   echo "$(basename "$blob")  $blob" | sha256sum --check --quiet && echo "   $(basename "$blob") OK"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Runs every test: a warnings-as-errors build with the whole CTest suite, then the same suite
-# built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# Runs every test: a warnings-as-errors build with the whole CTest suite, the same suite built
+# with AddressSanitizer and UndefinedBehaviorSanitizer, and a bounded libFuzzer run of each
+# checkpoint parser (clang, TIMMD_FUZZ_SECONDS per target, default 30).
 #
 # Usage: scripts/run-tests.sh   (installs the Debian packages first when run as root)
-# Build trees: build/ci and build/asan. TIMMD_JOBS sets the build parallelism (default 2).
+# Build trees: build/ci, build/asan and build/fuzz. TIMMD_JOBS sets the build parallelism (default 2).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,3 +29,10 @@ run_suite() {
 run_suite ci
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite asan -DTIMMD_SANITIZE=ON
+
+echo "== build fuzz"
+CXX=clang++-16 cmake -S "$root" -B "$root/build/fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DTIMMD_FUZZ=ON -DTIMMD_SANITIZE=ON -DTIMMD_FUZZ_SECONDS="${TIMMD_FUZZ_SECONDS:-30}"
+cmake --build "$root/build/fuzz" -j "$jobs" --target fuzz_safetensors_header fuzz_pickle fuzz_zip fuzz_npy_header
+echo "== test fuzz"
+ctest --test-dir "$root/build/fuzz" --output-on-failure -L fuzz

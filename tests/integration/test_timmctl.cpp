@@ -59,3 +59,28 @@ TEST_CASE("timmctl exit codes for errors and bad usage") {
   CHECK(no_daemon.status == 1);
   CHECK(no_daemon.err.find("nobody.sock") != std::string::npos);
 }
+
+TEST_CASE("timmctl inspect and convert local checkpoints") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  const auto legacy = data_dir() / "real" / "weights" / "akamaster_resnet20-12fca82f.th";
+
+  auto inspect = run_timmctl({"inspect", legacy.string()});
+  CHECK(inspect.status == 0);
+  CHECK(inspect.out.find("torch_legacy") != std::string::npos);
+  CHECK(inspect.out.find("module.conv1.weight") != std::string::npos);
+
+  const auto converted = scratch.path() / "resnet20.safetensors";
+  auto convert = run_timmctl({"convert", legacy.string(), "-o", converted.string()});
+  CHECK(convert.status == 0);
+  auto original = json::parse(run_timmctl({"--json", "inspect", legacy.string()}).out);
+  auto copy = json::parse(run_timmctl({"--json", "inspect", converted.string()}).out);
+  CHECK(copy["format"] == "safetensors");
+  CHECK(copy["tensors"].size() == original["tensors"].size());
+
+  auto broken = run_timmctl({"inspect", (data_dir() / "real" / "format-edge" / "burn-store" / "broken.pt").string()});
+  CHECK(broken.status == 1);
+  CHECK(broken.err.find("broken.pt") != std::string::npos);
+
+  CHECK(run_timmctl({"inspect", (scratch.path() / "missing.bin").string()}).status == 2);
+}
