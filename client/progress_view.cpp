@@ -110,6 +110,16 @@ void ProgressView::draw() {
 }
 
 void ProgressView::finish(bool succeeded) {
+  if (!m_terminal && succeeded) {
+    // The last progress event can precede the final state of a file by up to 200 ms.
+    for (auto& [path, file] : m_files) {
+      if (file.state != "done" && file.state != "cached") {
+        file.state = "done";
+        std::fprintf(m_out, "%-12s %s (%s)\n", file.state.c_str(), path.c_str(),
+                     format_bytes(static_cast<double>(file.size)).c_str());
+      }
+    }
+  }
   if (m_terminal && !m_files.empty()) {
     for (auto& [path, file] : m_files) {
       if (succeeded && (file.state == "downloading" || file.state == "verifying" || file.state == "queued")) {

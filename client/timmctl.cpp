@@ -150,9 +150,11 @@ int run_pull(const GlobalOptions& options, const std::string& name, const std::s
             << (result->value("revision_from_cache", false) ? "  (recorded earlier; the Hub was not asked)" : "")
             << "\n";
   for (const auto& file : (*result)["files"]) {
-    std::cout << file.value("sha256", "") << "  " << file.value("path", "") << "  "
+    std::cout << "file      " << file.value("path", "") << "  "
               << timmd::client::format_bytes(static_cast<double>(file.value("size", std::uint64_t{0})))
-              << (file.value("cached", false) ? "  (cached)" : "") << "\n";
+              << (file.value("cached", false) ? "  (was cached)" : "") << "\n"
+              << "  sha256  " << file.value("sha256", "") << "\n"
+              << "  blob    " << file.value("blob_path", "") << "\n";
   }
   return k_exit_ok;
 }
@@ -216,7 +218,9 @@ int run_status(const GlobalOptions& options) {
 
 int main(int argc, char** argv) {
   CLI::App app{"timmctl: fetch model weights through the timmd daemon and inspect its cache"};
-  app.require_subcommand(1);
+  // At most one command; a missing or misspelt one is reported below with the valid names.
+  app.require_subcommand(0, 1);
+  app.allow_extras();
   // Global options are accepted after the subcommand too: `timmctl pull X --json`.
   app.fallthrough();
   GlobalOptions options;
@@ -272,6 +276,21 @@ int main(int argc, char** argv) {
   if (pull->parsed()) {
     return run_pull(options, name, revision, all);
   }
+  if (app.get_subcommands().empty()) {
+    std::string commands;
+    for (const auto* command : app.get_subcommands({})) {
+      commands += (commands.empty() ? "" : ", ") + command->get_name();
+    }
+    const auto extras = app.remaining();
+    std::cerr << "timmctl: " << (extras.empty() ? "a command is required" : "unknown command '" + extras.front() + "'")
+              << "; commands: " << commands << " (see timmctl --help)\n";
+    return k_exit_usage;
+  }
+  if (!app.remaining().empty()) {
+    std::cerr << "timmctl: unexpected argument '" << app.remaining().front() << "' (see timmctl --help)\n";
+    return k_exit_usage;
+  }
+
   if (resolve->parsed()) {
     return run_resolve(options, resolve_name, remote);
   }

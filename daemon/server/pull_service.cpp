@@ -179,7 +179,7 @@ asio::awaitable<proto::Result<PullService::Snapshot>> PullService::snapshot(cons
       co_return proto::make_error(Errc::upstream_unavailable,
                                   "the daemon is offline and has no commit recorded for revision '" + request.revision +
                                       "' of '" + request.repo +
-                                      "'; pull it once while online, or restart timmd without --offline",
+                                      "'; pull it once while online, or restart timmd without --offline and HF_HUB_OFFLINE",
                                   {{"repo", request.repo}, {"revision", request.revision}});
     }
     co_return Snapshot{(*ref)->commit, true, std::move(**files)};
@@ -278,7 +278,7 @@ asio::awaitable<proto::Result<PulledFile>> PullService::ensure_file(const PullRe
     status.state = "failed";
     co_return proto::make_error(Errc::upstream_unavailable,
                                 "the daemon is offline and '" + file.path + "' of '" + request.repo + "' at " + commit +
-                                    " is not in the cache; restart timmd without --offline to download it",
+                                    " is not in the cache; restart timmd without --offline and HF_HUB_OFFLINE to download it",
                                 {{"repo", request.repo}, {"commit", commit}, {"path", file.path}});
   } else {
     auto& transfer = m_transfers[file.etag];
@@ -315,7 +315,7 @@ asio::awaitable<proto::Result<PulledFile>> PullService::ensure_file(const PullRe
   if (!was_cached) {
     status.state = "done";
   }
-  co_return PulledFile{file.path, file.size, blob.sha256, file.etag, was_cached};
+  co_return PulledFile{file.path, file.size, blob.sha256, file.etag, was_cached, m_blobs.path(blob.sha256).string()};
 }
 
 asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std::string repo, std::string commit,

@@ -59,6 +59,7 @@ struct PulledFile {
   std::string sha256;
   std::string etag;
   bool was_cached = false;
+  std::string blob_path; // the verified file in the cache, read-only
 };
 
 struct PullResult {

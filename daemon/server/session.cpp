@@ -54,6 +54,7 @@ json pull_result_json(const PullResult& result) {
     files.push_back({{"path", file.path},
                      {"size", file.size},
                      {"sha256", file.sha256},
+                     {"blob_path", file.blob_path},
                      {"etag", file.etag},
                      {"cached", file.was_cached}});
   }
