@@ -51,6 +51,16 @@ hub::HubSettings hub_settings(const Config& config) {
   return settings;
 }
 
+// An io_context whose queued handlers can be destroyed before the objects they use.
+class IoContext : public asio::io_context {
+public:
+  using asio::io_context::io_context;
+
+  // Shuts the services down: every pending operation and coroutine frame is destroyed. I/O
+  // objects may still be destroyed afterwards; they must not be used.
+  void destroy_pending_handlers() { shutdown(); }
+};
+
 // Everything that lives on the I/O thread, in construction order; destroyed in reverse after
 // the io_context has drained.
 class Server {
@@ -236,7 +246,7 @@ int run_daemon(const Config& config) {
   spdlog::info("registry loaded: {} architectures, {} pretrained tags from {} files ({})",
                (*loaded)->architectures().size(), (*loaded)->tag_count(), files.size(), config.registry_dir.string());
 
-  asio::io_context io(1);
+  IoContext io(1);
   asio::thread_pool pool(2);
   ListenerInfo listener;
   auto acceptor = open_listener(io, config.socket_path, config.socket_mode, listener);
@@ -254,10 +264,12 @@ int run_daemon(const Config& config) {
                  listener.inherited ? " (socket activation)" : "");
     io.run();
 
-    // Handlers still queued (coroutines that did not finish while draining) are destroyed
-    // here, while the objects they refer to are still alive.
+    // Run what became ready while stopping, then destroy the handlers still queued (coroutine
+    // frames that did not finish while draining) here, while the objects they refer to are
+    // still alive; the io_context destructor would destroy them after `server`.
     io.restart();
     io.poll();
+    io.destroy_pending_handlers();
   }
   pool.join();
 
