@@ -5,6 +5,8 @@
 #include "daemon/hub/curl_multi.hpp"
 #include "daemon/hub/hub_client.hpp"
 #include "proto/error.hpp"
+#include "tests/support/result_string.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/hubserver/hub_server.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -23,39 +25,13 @@
 #include <string>
 #include <string_view>
 
-// Prints a Result in failed assertions as "ok" or its error.
-template <class T> struct doctest::StringMaker<boost::system::result<T, timmd::proto::Error>> {
-  static String convert(const boost::system::result<T, timmd::proto::Error>& result) {
-    if (result.has_value()) {
-      return "ok";
-    }
-    std::ostringstream out;
-    out << result.error();
-    return out.str().c_str();
-  }
-};
 
 namespace timmd::hub::testing {
 
-// A new directory under $TMPDIR (or /tmp). It is removed when the current test case passed,
-// and kept with its path printed otherwise.
-class TempDir {
-public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+using timmd::testing::make_content;
+using timmd::testing::TempDir;
+using timmd::testing::write_file;
 
-  const std::filesystem::path& path() const noexcept { return m_path; }
-
-private:
-  std::filesystem::path m_path;
-};
-
-void write_file(const std::filesystem::path& path, std::string_view content);
-
-// Deterministic pseudo-random bytes, different for each seed.
-std::string make_content(std::size_t size, unsigned seed);
 
 // The test Hub on 127.0.0.1, serving these repositories:
 //   org/model     config.json, model.safetensors (LFS), sub/data.txt, "names/with space.txt",
