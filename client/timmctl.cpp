@@ -48,6 +48,21 @@ std::optional<Connection> connect(const GlobalOptions& options, int& status) {
   return std::move(*connection);
 }
 
+// Connects, sends one request and returns its result. On failure it reports the error and sets
+// `status` to the exit status.
+std::optional<json> call_daemon(const GlobalOptions& options, const std::string& op, json params, int& status) {
+  auto connection = connect(options, status);
+  if (!connection) {
+    return std::nullopt;
+  }
+  auto result = connection->request(op, std::move(params));
+  if (!result) {
+    status = report_error(result.error(), options);
+    return std::nullopt;
+  }
+  return std::move(*result);
+}
+
 // Deprecation and normalisation notices go to stderr as warnings, whatever the output format.
 void print_notice(const json& result) {
   if (result.contains("notice") && result["notice"].is_string()) {
@@ -57,13 +72,9 @@ void print_notice(const json& result) {
 
 int run_resolve(const GlobalOptions& options, const std::string& name, bool remote) {
   int status = k_exit_ok;
-  auto connection = connect(options, status);
-  if (!connection) {
-    return status;
-  }
-  auto result = connection->request("resolve", {{"name", name}, {"remote", remote}});
+  const auto result = call_daemon(options, "resolve", {{"name", name}, {"remote", remote}}, status);
   if (!result) {
-    return report_error(result.error(), options);
+    return status;
   }
   print_notice(*result);
   if (options.json_output) {
@@ -102,13 +113,9 @@ int run_resolve(const GlobalOptions& options, const std::string& name, bool remo
 
 int run_reload(const GlobalOptions& options) {
   int status = k_exit_ok;
-  auto connection = connect(options, status);
-  if (!connection) {
-    return status;
-  }
-  auto result = connection->request("reload");
+  const auto result = call_daemon(options, "reload", json::object(), status);
   if (!result) {
-    return report_error(result.error(), options);
+    return status;
   }
   if (options.json_output) {
     std::cout << result->dump(2) << "\n";
@@ -161,13 +168,9 @@ int run_pull(const GlobalOptions& options, const std::string& name, const std::s
 
 int run_list(const GlobalOptions& options) {
   int status = k_exit_ok;
-  auto connection = connect(options, status);
-  if (!connection) {
-    return status;
-  }
-  auto result = connection->request("list");
+  const auto result = call_daemon(options, "list", json::object(), status);
   if (!result) {
-    return report_error(result.error(), options);
+    return status;
   }
   if (options.json_output) {
     std::cout << result->dump(2) << "\n";
@@ -196,13 +199,9 @@ int run_list(const GlobalOptions& options) {
 
 int run_status(const GlobalOptions& options) {
   int status = k_exit_ok;
-  auto connection = connect(options, status);
-  if (!connection) {
-    return status;
-  }
-  auto result = connection->request("status");
+  const auto result = call_daemon(options, "status", json::object(), status);
   if (!result) {
-    return report_error(result.error(), options);
+    return status;
   }
   if (options.json_output) {
     std::cout << result->dump(2) << "\n";
