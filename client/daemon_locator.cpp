@@ -97,8 +97,11 @@ proto::Result<Connection> connect_to_daemon(const LocateOptions& options) {
   if (explicit_socket) {
     auto connection = Connection::open(*explicit_socket, options.client_name);
     if (!connection && connection.error().code == Errc::upstream_unavailable) {
-      connection.error().message += "; start it with `timmd --socket " + explicit_socket->string() +
-                                    "` or drop --socket/TIMMD_SOCKET to use the default daemon";
+      // result::error() returns a copy, so the amended error is built anew.
+      auto error = connection.error();
+      error.message += "; is timmd running? Start it with `timmd --socket " + explicit_socket->string() +
+                       "`, or drop --socket and TIMMD_SOCKET to use the default daemon";
+      return error;
     }
     return connection;
   }
