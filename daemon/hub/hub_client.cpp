@@ -109,7 +109,7 @@ HubClient::get_json(const std::string& url, const HubRequestContext& context, st
 
   int attempts = 0;
   auto response = co_await perform_with_retries(request, attempts);
-  // A renamed repository answers its API routes with a relative redirect to the new name.
+  // The Hub redirects the API routes of a renamed repository to the new name (relative 3xx).
   for (int hop = 0; hop < k_max_redirects && response.transport_ok() && response.status >= 300 &&
                     response.status < 400 && is_relative_location(response.header("location"));
        ++hop) {

@@ -146,8 +146,9 @@ private:
     }
   }
 
-  // Phase 1 stops accepting and lets requests finish within the grace period; phase 2 aborts
-  // what is left (completed chunks stay recorded for resume) and closes every connection.
+  // Shuts down in two phases. Phase 1 stops accepting and lets requests finish within the
+  // grace period. Phase 2 aborts what is left, keeping completed chunks recorded for resume,
+  // and closes every connection.
   asio::awaitable<void> shut_down() {
     m_context.shutting_down = true;
     sd_notify(0, "STOPPING=1");
@@ -264,9 +265,9 @@ int run_daemon(const Config& config) {
                  listener.inherited ? " (socket activation)" : "");
     io.run();
 
-    // Run what became ready while stopping, then destroy the handlers still queued (coroutine
-    // frames that did not finish while draining) here, while the objects they refer to are
-    // still alive; the io_context destructor would destroy them after `server`.
+    // Run what became ready while stopping. Then destroy the handlers still queued (coroutine
+    // frames that did not finish while draining) while the objects they refer to are alive,
+    // because the io_context destructor would destroy them after `server`.
     io.restart();
     io.poll();
     io.destroy_pending_handlers();
