@@ -19,8 +19,8 @@ using EventCallback = std::function<void(const nlohmann::json& event)>;
 class Connection {
 public:
   // Connects to `socket` and sends `hello` with this library's protocol version. A socket that
-  // does not exist or refuses the connection is an `upstream_unavailable` error naming the path;
-  // a daemon that speaks another protocol version returns its own `invalid_request` error.
+  // does not exist or refuses the connection is an `upstream_unavailable` error naming the path.
+  // A daemon that speaks another protocol version returns its own `invalid_request` error.
   static proto::Result<Connection> open(const std::filesystem::path& socket, const std::string& client_name);
 
   Connection(Connection&& other) noexcept;

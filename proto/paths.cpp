@@ -11,7 +11,7 @@ namespace {
 
 std::filesystem::path env_path(const char* name) {
   const char* value = std::getenv(name);
-  // The XDG specification says relative values are invalid and must be ignored.
+  // The XDG Base Directory specification requires relative values to be ignored.
   if (value == nullptr || value[0] != '/') {
     return {};
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on a machine without internet access: build timmd, serve the demo timm
 # repository from a local Hub-compatible server on 127.0.0.1, start the daemon, pull the model
-# twice (the second pull is answered from the cache), and list the cache.
+# twice (the second pull is served from the cache), and list the cache.
 #
 # Usage: scripts/demo.sh            (installs the Debian packages first when run as root)
 # Everything runs in a temporary directory that is removed at the end.

@@ -31,7 +31,7 @@ using proto::Errc;
 constexpr auto k_progress_interval = std::chrono::milliseconds(200);
 constexpr const char* k_version = "0.1.0";
 
-// The id of answers to frames that had none (or could not be parsed).
+// The id sent back for frames that had none or could not be parsed.
 const json k_no_id = nullptr;
 
 proto::Error missing_field(const std::string& op, const std::string& field, const std::string& type) {

@@ -1,4 +1,4 @@
-// One client connection: reads requests in order, answers each with zero or more `event`
+// One client connection: reads requests in order, replies to each with zero or more `event`
 // frames and one final frame, and logs every request with the client's pid and uid.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Where one tensor of a checkpoint lives in its file.
+// Location, dtype and shape of one tensor of a checkpoint within its file.
 #pragma once
 
 #include "daemon/tensors/dtype.hpp"

@@ -63,7 +63,7 @@ public:
   DaemonProcess(std::filesystem::path dir, DaemonOptions options);
   ~DaemonProcess(); // SIGKILLs a daemon still running
 
-  // Starts the daemon and waits until its socket answers `hello` (at most 10 s); throws
+  // Starts the daemon and waits until its socket accepts `hello` (at most 10 s); throws
   // std::runtime_error with the log when it does not.
   void start();
   // Starts the process without waiting for its socket.

@@ -1,4 +1,4 @@
-// Bad frames and bad clients: the daemon answers with invalid_request and keeps serving others.
+// Bad frames and bad clients: the daemon replies with invalid_request and keeps serving others.
 #include "tests/integration/daemon_fixture.hpp"
 
 #include "proto/frame.hpp"
