@@ -2,9 +2,11 @@
 
 #include "proto/frame.hpp"
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <utility>
+#include <vector>
 
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -20,12 +22,31 @@ proto::Error connection_error(const std::filesystem::path& socket, const std::st
                            {{"socket", socket.string()}});
 }
 
-bool read_all(int fd, void* data, std::size_t size) {
+// Reads exactly `size` bytes with recvmsg, so that descriptors the daemon attaches to a frame
+// (SCM_RIGHTS) are received rather than dropped by the kernel; they are appended to `fds`.
+bool read_all(int fd, void* data, std::size_t size, std::vector<int>& fds) {
   auto* out = static_cast<char*>(data);
   while (size > 0) {
-    const auto got = ::read(fd, out, size);
+    iovec chunk{out, size};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int) * 4)> control{};
+    msghdr header{};
+    header.msg_iov = &chunk;
+    header.msg_iovlen = 1;
+    header.msg_control = control.data();
+    header.msg_controllen = control.size();
+    const auto got = ::recvmsg(fd, &header, MSG_CMSG_CLOEXEC);
     if (got < 0 && errno == EINTR) {
       continue;
+    }
+    for (cmsghdr* message = CMSG_FIRSTHDR(&header); message != nullptr; message = CMSG_NXTHDR(&header, message)) {
+      if (message->cmsg_level == SOL_SOCKET && message->cmsg_type == SCM_RIGHTS) {
+        const auto count = (message->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+          int received = -1;
+          std::memcpy(&received, CMSG_DATA(message) + i * sizeof(int), sizeof(int));
+          fds.push_back(received);
+        }
+      }
     }
     if (got <= 0) {
       return false;
@@ -57,7 +78,8 @@ Connection::Connection(int fd, std::filesystem::path socket_path) : m_fd(fd), m_
 
 Connection::Connection(Connection&& other) noexcept
     : m_fd(std::exchange(other.m_fd, -1)), m_socket_path(std::move(other.m_socket_path)),
-      m_daemon_info(std::move(other.m_daemon_info)), m_next_id(other.m_next_id) {}
+      m_daemon_info(std::move(other.m_daemon_info)), m_next_id(other.m_next_id),
+      m_received_fds(std::exchange(other.m_received_fds, {})) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
@@ -68,6 +90,10 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     m_socket_path = std::move(other.m_socket_path);
     m_daemon_info = std::move(other.m_daemon_info);
     m_next_id = other.m_next_id;
+    for (const int fd : m_received_fds) {
+      ::close(fd);
+    }
+    m_received_fds = std::exchange(other.m_received_fds, {});
   }
   return *this;
 }
@@ -76,6 +102,18 @@ Connection::~Connection() {
   if (m_fd >= 0) {
     ::close(m_fd);
   }
+  for (const int fd : m_received_fds) {
+    ::close(fd);
+  }
+}
+
+std::optional<int> Connection::take_received_fd() {
+  if (m_received_fds.empty()) {
+    return std::nullopt;
+  }
+  const int fd = m_received_fds.front();
+  m_received_fds.erase(m_received_fds.begin());
+  return fd;
 }
 
 proto::Result<Connection> Connection::open(const std::filesystem::path& socket, const std::string& client_name) {
@@ -117,7 +155,7 @@ proto::Result<void> Connection::write_message(const nlohmann::json& message) {
 
 proto::Result<nlohmann::json> Connection::read_message() {
   std::array<std::byte, proto::k_frame_header_size> header{};
-  if (!read_all(m_fd, header.data(), header.size())) {
+  if (!read_all(m_fd, header.data(), header.size(), m_received_fds)) {
     return connection_error(m_socket_path, "the daemon closed the connection");
   }
   auto length = proto::decode_frame_length(header);
@@ -125,7 +163,7 @@ proto::Result<nlohmann::json> Connection::read_message() {
     return connection_error(m_socket_path, length.error().message);
   }
   std::string payload(*length, '\0');
-  if (!read_all(m_fd, payload.data(), payload.size())) {
+  if (!read_all(m_fd, payload.data(), payload.size(), m_received_fds)) {
     return connection_error(m_socket_path, "the daemon closed the connection mid-frame");
   }
   return proto::decode_frame_payload(payload);

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace timmd::client {
 
@@ -35,6 +36,10 @@ public:
   proto::Result<nlohmann::json> request(const std::string& op, nlohmann::json params = nlohmann::json::object(),
                                         const EventCallback& on_event = {});
 
+  // The oldest descriptor the daemon sent (with an `open` answer) that the caller has not
+  // taken; the caller owns it. Descriptors never taken are closed with the connection.
+  std::optional<int> take_received_fd();
+
   const std::filesystem::path& socket_path() const noexcept { return m_socket_path; }
   const nlohmann::json& daemon_info() const noexcept { return m_daemon_info; }
 
@@ -47,6 +52,7 @@ private:
   std::filesystem::path m_socket_path;
   nlohmann::json m_daemon_info;
   std::uint64_t m_next_id = 1;
+  std::vector<int> m_received_fds;
 };
 
 } // namespace timmd::client

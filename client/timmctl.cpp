@@ -1,6 +1,7 @@
 // timmctl: the command-line client of timmd.
 #include "client/checkpoint_commands.hpp"
 #include "client/daemon_locator.hpp"
+#include "client/open_commands.hpp"
 #include "client/progress_view.hpp"
 
 #include <CLI/CLI.hpp>
@@ -262,6 +263,16 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   convert->add_option("-o,--output", convert_output, "safetensors file to write")->required();
 
+  timmd::client::OpenCommand open_options;
+  auto* open = app.add_subcommand("open", "print the tensor table the daemon serves for a model: filtered and "
+                                          "remapped as timm would load it");
+  timmd::client::add_filter_options(*open, open_options);
+  timmd::client::OpenCommand export_options;
+  auto* export_command = app.add_subcommand("export", "write the tensors the daemon serves for a model to a "
+                                                      "safetensors file");
+  timmd::client::add_filter_options(*export_command, export_options);
+  export_command->add_option("-o,--output", export_options.output, "safetensors file to write")->required();
+
   auto* list = app.add_subcommand("list", "list the cached repository snapshots");
   auto* status = app.add_subcommand("status", "show the daemon's state");
 
@@ -301,6 +312,12 @@ int main(int argc, char** argv) {
   }
   if (convert->parsed()) {
     return timmd::client::convert_checkpoint(checkpoint_file, convert_output, options.json_output);
+  }
+  if (open->parsed()) {
+    return timmd::client::run_open(open_options, options.socket, options.json_output);
+  }
+  if (export_command->parsed()) {
+    return timmd::client::run_export(export_options, options.socket, options.json_output);
   }
   if (list->parsed()) {
     return run_list(options);

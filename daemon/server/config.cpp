@@ -171,7 +171,8 @@ proto::Result<void> apply_file(const std::filesystem::path& file, Config& config
   for (auto result : {reader.read("cache_dir", config.cache_dir), reader.read("socket", config.socket_path),
                       reader.read("socket_mode", socket_mode), reader.read("endpoint", config.endpoint),
                       reader.read("token", config.token), reader.read("token_file", config.token_file),
-                      reader.read("offline", config.offline), reader.read("log_level", config.log_level), reader.read("registry_dir", config.registry_dir),
+                      reader.read("offline", config.offline), reader.read("log_level", config.log_level), reader.read("registry_dir", config.registry_dir), reader.read("remap_dir", config.remap_dir),
+                      reader.read_duration("open_revision_ttl_s", config.open_revision_ttl),
                       reader.read("shutdown_grace_s", shutdown_grace),
                       reader.read_duration("client_idle_timeout_s", config.client_idle_timeout),
                       reader.read_duration("frame_timeout_s", config.frame_timeout),
@@ -260,9 +261,19 @@ std::filesystem::path default_registry_dir() {
   return TIMMD_SOURCE_REGISTRY_DIR;
 }
 
+std::filesystem::path default_remap_dir() {
+  const std::filesystem::path installed = TIMMD_INSTALLED_REMAP_DIR;
+  std::error_code ec;
+  if (std::filesystem::is_directory(installed, ec)) {
+    return installed;
+  }
+  return TIMMD_SOURCE_REMAP_DIR;
+}
+
 proto::Result<Config> load_config(const CommandLine& command_line) {
   Config config;
   config.registry_dir = default_registry_dir();
+  config.remap_dir = default_remap_dir();
   config.cache_dir = default_cache_dir();
   config.socket_path = default_socket_path();
   config.socket_mode = geteuid() == 0 ? 0660 : 0600;

@@ -44,6 +44,11 @@ struct Config {
   std::filesystem::path registry_dir;
   std::vector<std::filesystem::path> registry_files;
   nlohmann::json aliases = nlohmann::json::object();
+  // Remap rule files (config/remap/*.json).
+  std::filesystem::path remap_dir;
+  // `open` reuses a branch or tag's commit recorded less than this long ago instead of asking
+  // the Hub, so that warm opens cost no network round trip; `pull` always asks.
+  std::chrono::seconds open_revision_ttl{60};
   std::chrono::seconds shutdown_grace{10};
   std::chrono::seconds client_idle_timeout{600};
   std::chrono::seconds frame_timeout{30};
@@ -73,5 +78,8 @@ std::filesystem::path default_socket_path();
 // The installed registry directory, or the source tree's config/registry when running from a
 // build tree.
 std::filesystem::path default_registry_dir();
+
+// The installed remap rule directory, or the source tree's config/remap from a build tree.
+std::filesystem::path default_remap_dir();
 
 } // namespace timmd::server

@@ -7,6 +7,7 @@
 #include "daemon/registry/user_aliases.hpp"
 #include "daemon/server/pull_service.hpp"
 #include "daemon/server/registry_reload.hpp"
+#include "daemon/server/rules_reload.hpp"
 #include "daemon/server/session.hpp"
 #include "daemon/server/unix_listener.hpp"
 #include "daemon/store/blob_store.hpp"
@@ -67,10 +68,12 @@ class Server {
 public:
   Server(const Config& config, store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
          registry::ReloadableRegistry& registry, const registry::UserAliases& aliases, asio::io_context& io,
-         asio::thread_pool& pool, Acceptor acceptor, ListenerInfo listener)
+         asio::thread_pool& pool, Acceptor acceptor, ListenerInfo listener, std::shared_ptr<const remap::RuleSet> rules)
       : m_io(io), m_multi(io.get_executor()), m_hub(m_multi, hub_settings(config)),
         m_pulls(io.get_executor(), pool.get_executor(), config, index, layout, blobs, m_hub),
-        m_context{config, m_pulls, index, layout, pool.get_executor(), registry, aliases, std::move(listener)},
+        m_opens(io.get_executor(), pool.get_executor(), m_pulls, index, layout, blobs, std::move(rules)),
+        m_context{config,   m_pulls,  m_opens,  m_leases, index, layout, pool.get_executor(),
+                  registry, aliases, std::move(listener)},
         m_acceptor(std::move(acceptor)), m_signals(io, SIGINT, SIGTERM, SIGHUP) {}
 
   void start() {
@@ -131,8 +134,9 @@ private:
         co_return;
       }
       if (signal == SIGHUP) {
-        // The result is logged by reload_registry, and a failed reload keeps the old registry.
+        // The results are logged by the reloads; a failed one keeps what was loaded before.
         (void)reload_registry(m_context.config, m_context.registry, "SIGHUP");
+        (void)reload_remap_rules(m_context.config, m_opens, "SIGHUP");
         continue;
       }
       if (m_context.shutting_down) {
@@ -194,6 +198,8 @@ private:
   hub::CurlMulti m_multi;
   hub::HubClient m_hub;
   PullService m_pulls;
+  OpenService m_opens;
+  LeaseTable m_leases;
   ServerContext m_context;
   Acceptor m_acceptor;
   asio::signal_set m_signals;
@@ -247,6 +253,15 @@ int run_daemon(const Config& config) {
   spdlog::info("registry loaded: {} architectures, {} pretrained tags from {} files ({})",
                (*loaded)->architectures().size(), (*loaded)->tag_count(), files.size(), config.registry_dir.string());
 
+  std::vector<proto::Error> rejected;
+  auto rules = std::make_shared<const remap::RuleSet>(remap::RuleSet::load_valid(config.remap_dir, rejected));
+  for (const auto& error : rejected) {
+    spdlog::error("remap rules rejected, models of that family are served without its conversions until it is "
+                  "fixed and reloaded: {}",
+                  error.message);
+  }
+  spdlog::info("remap rules loaded: {} files from {}", rules->files().size(), config.remap_dir.string());
+
   IoContext io(1);
   asio::thread_pool pool(2);
   ListenerInfo listener;
@@ -258,7 +273,8 @@ int run_daemon(const Config& config) {
 
   int status = 0;
   {
-    Server server(config, **index, *layout, blobs, registry, *aliases, io, pool, std::move(*acceptor), listener);
+    Server server(config, **index, *layout, blobs, registry, *aliases, io, pool, std::move(*acceptor), listener,
+                  std::move(rules));
     server.start();
     sd_notify(0, "READY=1\nSTATUS=serving");
     spdlog::info("timmd ready: listening on {}{}", listener.path.string(),

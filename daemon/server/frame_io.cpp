@@ -13,7 +13,11 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <string>
+
+#include <sys/socket.h>
 
 namespace asio = boost::asio;
 using namespace boost::asio::experimental::awaitable_operators;
@@ -80,6 +84,58 @@ asio::awaitable<bool> write_frame(UnixSocket& socket, const nlohmann::json& mess
   asio::steady_timer timer(co_await asio::this_coro::executor);
   timer.expires_after(timeout);
   auto outcome = co_await (asio::async_write(socket, asio::buffer(*frame), k_tuple) || timer.async_wait(k_tuple));
+  if (outcome.index() == 1) {
+    co_return false;
+  }
+  const auto [ec, bytes] = std::get<0>(outcome);
+  co_return !ec;
+}
+
+asio::awaitable<bool> write_frame_with_fd(UnixSocket& socket, const nlohmann::json& message, int fd,
+                                          std::chrono::seconds timeout) {
+  auto frame = proto::encode_frame(message);
+  if (!frame) {
+    spdlog::error("cannot encode a response frame: {}", frame.error().message);
+    co_return false;
+  }
+
+  // The descriptor travels with the first sendmsg that moves any byte; Asio has no ancillary
+  // data support, so that first send is a direct sendmsg once the socket is writable.
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  timer.expires_after(timeout);
+  std::size_t sent = 0;
+  while (sent == 0) {
+    auto ready = co_await (socket.async_wait(UnixSocket::wait_write, k_tuple) || timer.async_wait(k_tuple));
+    if (ready.index() == 1 || std::get<0>(ready) != std::tuple<boost::system::error_code>{}) {
+      co_return false;
+    }
+    iovec data{frame->data(), frame->size()};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(int))> control{};
+    msghdr header{};
+    header.msg_iov = &data;
+    header.msg_iovlen = 1;
+    header.msg_control = control.data();
+    header.msg_controllen = control.size();
+    cmsghdr* rights = CMSG_FIRSTHDR(&header);
+    rights->cmsg_level = SOL_SOCKET;
+    rights->cmsg_type = SCM_RIGHTS;
+    rights->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(rights), &fd, sizeof(int));
+    const auto result = ::sendmsg(socket.native_handle(), &header, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (result < 0 && (errno == EAGAIN || errno == EINTR)) {
+      continue;
+    }
+    if (result <= 0) {
+      co_return false;
+    }
+    sent = static_cast<std::size_t>(result);
+  }
+  if (sent == frame->size()) {
+    co_return true;
+  }
+
+  const auto rest = asio::buffer(frame->data() + sent, frame->size() - sent);
+  auto outcome = co_await (asio::async_write(socket, rest, k_tuple) || timer.async_wait(k_tuple));
   if (outcome.index() == 1) {
     co_return false;
   }

@@ -36,4 +36,9 @@ boost::asio::awaitable<ReadResult> read_frame(UnixSocket& socket, std::chrono::s
 boost::asio::awaitable<bool> write_frame(UnixSocket& socket, const nlohmann::json& message,
                                          std::chrono::seconds timeout);
 
+// Writes one frame carrying `fd` as SCM_RIGHTS ancillary data on its first byte; the peer
+// receives its own descriptor for the same open file. The caller keeps and closes `fd`.
+boost::asio::awaitable<bool> write_frame_with_fd(UnixSocket& socket, const nlohmann::json& message, int fd,
+                                                 std::chrono::seconds timeout);
+
 } // namespace timmd::server

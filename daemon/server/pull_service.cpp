@@ -185,10 +185,40 @@ asio::awaitable<proto::Result<PullService::Snapshot>> PullService::snapshot(cons
     co_return Snapshot{(*ref)->commit, true, std::move(**files)};
   }
 
+  if (request.ref_max_age.count() > 0) {
+    auto fresh = recent_snapshot(request);
+    if (!fresh) {
+      co_return fresh.error();
+    }
+    if (*fresh) {
+      co_return std::move(**fresh);
+    }
+  }
+
   // Named locals: GCC 12 destroys some class temporaries of a co_await expression twice.
   const std::string key = request.repo + "@" + request.revision;
   std::function<asio::awaitable<proto::Result<Snapshot>>()> work = [this, request] { return fetch_snapshot(request); };
   co_return co_await m_snapshots.run(key, std::move(work));
+}
+
+proto::Result<std::optional<PullService::Snapshot>> PullService::recent_snapshot(const PullRequest& request) {
+  auto ref = m_index.find_ref(request.repo, request.revision);
+  if (!ref) {
+    return ref.error();
+  }
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (!*ref || now - (*ref)->fetched_at > request.ref_max_age.count()) {
+    return std::optional<Snapshot>();
+  }
+  auto files = m_index.files_at(request.repo, (*ref)->commit);
+  if (!files) {
+    return files.error();
+  }
+  if (!*files) {
+    return std::optional<Snapshot>();
+  }
+  return std::optional<Snapshot>(Snapshot{(*ref)->commit, false, std::move(**files)});
 }
 
 asio::awaitable<proto::Result<PullService::Snapshot>> PullService::fetch_snapshot(PullRequest request) {

@@ -17,6 +17,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,6 +32,9 @@ struct PullRequest {
   bool all_files = false;       // every file of the repository instead of weights + config.json
   std::string preferred_file;   // weights file named by the registry; empty: the usual order
   std::uint32_t client_pid = 0; // for logs
+  // A branch or tag whose commit the index recorded less than this long ago is used without
+  // asking the Hub again (`open` sets it; 0 always asks, as `pull` does).
+  std::chrono::seconds ref_max_age{0};
 };
 
 // Progress of one blob's download, shared by every pull that waits for it.
@@ -103,6 +107,8 @@ public:
 private:
   boost::asio::awaitable<proto::Result<Snapshot>> snapshot(const PullRequest& request);
   boost::asio::awaitable<proto::Result<Snapshot>> fetch_snapshot(PullRequest request);
+  // The recorded snapshot of a revision fetched within request.ref_max_age; nullopt otherwise.
+  proto::Result<std::optional<Snapshot>> recent_snapshot(const PullRequest& request);
   boost::asio::awaitable<proto::Result<PulledFile>> ensure_file(const PullRequest& request, const std::string& commit,
                                                                 store::FileRecord file, FileStatus& status);
   boost::asio::awaitable<proto::Result<store::BlobRecord>> download_blob(std::string repo, std::string commit,

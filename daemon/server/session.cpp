@@ -5,7 +5,9 @@
 #include "daemon/server/registry_reload.hpp"
 #include "daemon/server/repo_name.hpp"
 #include "daemon/server/resolve_result.hpp"
+#include "daemon/server/rules_reload.hpp"
 #include "daemon/registry/resolver.hpp"
+#include "daemon/remap/filter_spec.hpp"
 #include "daemon/util/offload.hpp"
 #include "proto/frame.hpp"
 
@@ -169,6 +171,9 @@ asio::awaitable<bool> Session::handle(const json& request) {
   if (op == "pull") {
     co_return co_await handle_pull(id, request);
   }
+  if (op == "open") {
+    co_return co_await handle_open(id, request);
+  }
 
   proto::Result<json> result = proto::make_error(Errc::internal, "unhandled");
   if (op == "hello") {
@@ -181,10 +186,13 @@ asio::awaitable<bool> Session::handle(const json& request) {
     result = co_await handle_reload();
   } else if (op == "status") {
     result = json_result(handle_status());
+  } else if (op == "release") {
+    result = handle_release(request);
   } else {
     result = proto::make_error(Errc::invalid_request,
                                "unknown operation '" + op +
-                                   "'; this daemon supports hello, resolve, pull, list, reload and status",
+                                   "'; this daemon supports hello, resolve, pull, open, release, list, reload and "
+                                   "status",
                                {{"op", op}});
   }
 
@@ -314,7 +322,13 @@ asio::awaitable<proto::Result<json>> Session::handle_reload() {
   if (!reloaded) {
     co_return reloaded.error();
   }
-  co_return json_result(reloaded->to_json());
+  auto rules = reload_remap_rules(m_context.config, m_context.opens, trigger);
+  if (!rules) {
+    co_return rules.error();
+  }
+  auto answer = reloaded->to_json();
+  answer["remap"] = std::move(*rules);
+  co_return json_result(std::move(answer));
 }
 
 asio::awaitable<std::optional<json>> Session::cached_pretrained_cfg(std::string repo, std::string commit) {
@@ -354,6 +368,8 @@ json Session::handle_status() const {
           {"token_configured", !config.token.empty()},
           {"token_source", config.token_source},
           {"active_downloads", m_context.pulls.active_downloads()},
+          {"leases", m_context.leases.count()},
+          {"remap_rule_files", m_context.opens.rules()->files().size()},
           {"clients", m_context.sessions},
           {"shutting_down", m_context.shutting_down}};
 }
@@ -370,38 +386,11 @@ asio::awaitable<bool> Session::handle_pull(const json& id, const json& request) 
     co_return co_await send_error(id, target.error());
   }
 
-  PullRequest pull;
-  pull.repo = target->repo;
-  pull.revision = target->revision;
-  if (target->resolution && target->resolution->file) {
-    pull.preferred_file = *target->resolution->file;
+  auto pull_request = pull_request_for(*target, request);
+  if (!pull_request) {
+    co_return co_await send_error(id, pull_request.error());
   }
-  pull.client_pid = static_cast<std::uint32_t>(m_peer.pid);
-  if (request.contains("revision") && !request["revision"].is_null()) {
-    if (!request["revision"].is_string() || !is_valid_revision(request["revision"].get<std::string>())) {
-      const auto error =
-          proto::make_error(Errc::invalid_request, "'revision' must be a branch, tag, refs/pr/N or commit string");
-      co_return co_await send_error(id, error);
-    }
-    const auto revision = request["revision"].get<std::string>();
-    if (!pull.revision.empty() && pull.revision != revision) {
-      const auto error =
-          proto::make_error(Errc::invalid_request, "the name gives revision '" + pull.revision +
-                                                       "' and the request gives '" + revision + "'; give one");
-      co_return co_await send_error(id, error);
-    }
-    pull.revision = revision;
-  }
-  if (pull.revision.empty()) {
-    pull.revision = "main";
-  }
-  if (request.contains("all")) {
-    if (!request["all"].is_boolean()) {
-      const auto error = proto::make_error(Errc::invalid_request, "'all' must be true or false");
-      co_return co_await send_error(id, error);
-    }
-    pull.all_files = request["all"].get<bool>();
-  }
+  const PullRequest pull = std::move(*pull_request);
 
   const auto started = std::chrono::steady_clock::now();
   auto progress = std::make_shared<PullProgress>();
@@ -439,6 +428,158 @@ asio::awaitable<bool> Session::handle_pull(const json& id, const json& request) 
   auto from_config_json = co_await cached_pretrained_cfg(std::move(repo), std::move(commit));
   set_pretrained_cfg(body, std::move(from_config_json));
   co_return co_await send_result(id, body);
+}
+
+proto::Result<PullRequest> Session::pull_request_for(const PullTarget& target, const json& request) const {
+  PullRequest pull;
+  pull.repo = target.repo;
+  pull.revision = target.revision;
+  if (target.resolution && target.resolution->file) {
+    pull.preferred_file = *target.resolution->file;
+  }
+  pull.client_pid = static_cast<std::uint32_t>(m_peer.pid);
+  if (request.contains("revision") && !request["revision"].is_null()) {
+    if (!request["revision"].is_string() || !is_valid_revision(request["revision"].get<std::string>())) {
+      return proto::make_error(Errc::invalid_request, "'revision' must be a branch, tag, refs/pr/N or commit string");
+    }
+    const auto revision = request["revision"].get<std::string>();
+    if (!pull.revision.empty() && pull.revision != revision) {
+      return proto::make_error(Errc::invalid_request, "the name gives revision '" + pull.revision +
+                                                          "' and the request gives '" + revision + "'; give one");
+    }
+    pull.revision = revision;
+  }
+  if (pull.revision.empty()) {
+    pull.revision = "main";
+  }
+  if (request.contains("all")) {
+    if (!request["all"].is_boolean()) {
+      return proto::make_error(Errc::invalid_request, "'all' must be true or false");
+    }
+    pull.all_files = request["all"].get<bool>();
+  }
+  return pull;
+}
+
+asio::awaitable<bool> Session::handle_open(const json& id, const json& request) {
+  if (!request.contains("name") || !request["name"].is_string()) {
+    const auto error = missing_field("open", "name", "string");
+    co_return co_await send_error(id, error);
+  }
+  auto filter = remap::FilterSpec::from_json(request.contains("filter") ? request["filter"] : json());
+  if (!filter) {
+    co_return co_await send_error(id, filter.error());
+  }
+  const auto name = request["name"].get<std::string>();
+  const auto registry = m_context.registry.current();
+  auto target = resolve_pull_target(name, *registry, m_context.aliases, m_context.config.offline);
+  if (!target) {
+    co_return co_await send_error(id, target.error());
+  }
+  auto pull = pull_request_for(*target, request);
+  if (!pull) {
+    co_return co_await send_error(id, pull.error());
+  }
+  pull->ref_max_age = m_context.config.open_revision_ttl;
+  pull->all_files = false;
+
+  const auto& resolution = target->resolution;
+  OpenRequest open;
+  open.pull = *pull;
+  open.filter = std::move(*filter);
+  open.registry_cfg = resolution && resolution->pretrained_cfg ? resolution->pretrained_cfg->to_json() : json();
+  if (resolution && !resolution->name.starts_with("hf-hub:")) {
+    open.fallback_architecture = resolution->name.substr(0, resolution->name.find('.'));
+  }
+
+  const auto started = std::chrono::steady_clock::now();
+  auto progress = std::make_shared<PullProgress>();
+  auto outcome = co_await (run_open(std::move(open), progress) || report_progress(id, progress, pull->repo));
+  if (outcome.index() == 1) {
+    spdlog::info("client {} (pid {}) went away during the open of {}", m_id, m_peer.pid, name);
+    co_return false;
+  }
+  auto& answer = std::get<0>(outcome);
+  if (!answer && resolution && resolution->needs_hub_confirmation() && answer.error().code == Errc::not_found) {
+    answer = unverified_tag_not_found(*resolution, answer.error());
+  }
+  const auto elapsed = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count();
+  if (!answer) {
+    spdlog::warn("open of {} ({}@{}) for pid {} failed after {:.1f} ms: {}: {}", name, pull->repo, pull->revision,
+                 m_peer.pid, elapsed, proto::to_string(answer.error().code), answer.error().message);
+    co_return co_await send_error(id, answer.error());
+  }
+
+  const auto& served = *answer->served;
+  const auto lease_id = m_next_lease++;
+  m_leases.emplace(lease_id, m_context.leases.acquire(served.sha256));
+  json weights = nullptr;
+  for (const auto& file : answer->pull.files) {
+    if (file.path != "config.json") {
+      weights = {{"path", file.path}, {"sha256", file.sha256}, {"size", file.size}, {"format", served.source_format}};
+      break;
+    }
+  }
+  json body = {{"name", resolution ? resolution->name : pull->repo},
+               {"resolved_by", resolution ? std::string(registry::to_string(resolution->resolved_by)) : "hub_repository"},
+               {"notice", resolution && resolution->notice ? json(*resolution->notice) : json(nullptr)},
+               {"repo", answer->pull.repo},
+               {"revision", answer->pull.revision},
+               {"commit", answer->pull.commit},
+               {"revision_from_cache", answer->pull.revision_from_cache},
+               {"pretrained_cfg", resolution && resolution->pretrained_cfg ? resolution->pretrained_cfg->to_json() : json()},
+               {"weights", std::move(weights)},
+               {"served", {{"sha256", served.sha256},
+                           {"size", served.size},
+                           {"derived", served.derived},
+                           {"prepared", answer->memory_hit ? "memory" : served.derived_from_cache ? "derived_cache" : "now"}}},
+               {"architecture", served.architecture},
+               {"family", served.family},
+               {"rules_version", served.rules_version},
+               {"strict", served.strict},
+               {"missing_keys", served.missing_keys},
+               {"unexpected_keys", served.unexpected_keys},
+               {"notes", served.notes},
+               {"lease", lease_id},
+               {"tensors", served.tensors}};
+  std::string repo = answer->pull.repo;
+  std::string commit = answer->pull.commit;
+  auto from_config_json = co_await cached_pretrained_cfg(std::move(repo), std::move(commit));
+  set_pretrained_cfg(body, std::move(from_config_json));
+
+  spdlog::info("open of {} ({}@{}) for pid {} done in {:.1f} ms: {} tensors from blob {} ({}, {}), lease {}", name,
+               answer->pull.repo, answer->pull.commit, m_peer.pid, elapsed, served.tensors.size(),
+               served.sha256.substr(0, 12), served.derived ? "derived" : "stored weights", served.family, lease_id);
+  const json message = {{"id", id}, {"ok", true}, {"result", std::move(body)}};
+  co_return co_await write_frame_with_fd(m_socket, message, answer->fd.get(), m_context.config.frame_timeout);
+}
+
+proto::Result<json> Session::handle_release(const json& request) {
+  if (!request.contains("lease") || !request["lease"].is_number_unsigned()) {
+    return missing_field("release", "lease", "unsigned integer from an 'open' answer");
+  }
+  const auto lease = request["lease"].get<std::uint64_t>();
+  const auto found = m_leases.find(lease);
+  if (found == m_leases.end()) {
+    return proto::make_error(Errc::not_found, "this connection holds no lease " + std::to_string(lease) +
+                                                  "; leases are per connection and released once",
+                             {{"lease", lease}});
+  }
+  m_leases.erase(found);
+  return json_result({{"released", lease}});
+}
+
+asio::awaitable<proto::Result<OpenAnswer>> Session::run_open(OpenRequest open, std::shared_ptr<PullProgress> progress) {
+  try {
+    co_return co_await m_context.opens.open(std::move(open), std::move(progress));
+  } catch (const boost::system::system_error& error) {
+    if (error.code() == asio::error::operation_aborted) {
+      throw;
+    }
+    co_return proto::make_error(Errc::internal, std::string("open failed: ") + error.what());
+  } catch (const std::exception& error) {
+    co_return proto::make_error(Errc::internal, std::string("open failed: ") + error.what());
+  }
 }
 
 asio::awaitable<proto::Result<PullResult>> Session::run_pull(PullRequest pull, std::shared_ptr<PullProgress> progress) {

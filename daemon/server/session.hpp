@@ -4,6 +4,9 @@
 
 #include "daemon/server/config.hpp"
 #include "daemon/server/frame_io.hpp"
+#include "daemon/server/lease_table.hpp"
+#include "daemon/server/open_service.hpp"
+#include "daemon/server/pull_target.hpp"
 #include "daemon/server/pull_service.hpp"
 #include "daemon/server/unix_listener.hpp"
 #include "daemon/registry/reloadable_registry.hpp"
@@ -18,6 +21,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +34,8 @@ namespace timmd::server {
 struct ServerContext {
   const Config& config;
   PullService& pulls;
+  OpenService& opens;
+  LeaseTable& leases;
   store::Index& index;
   const store::CacheLayout& layout;
   boost::asio::any_io_executor blocking; // worker pool for file reads and registry loads
@@ -65,6 +71,11 @@ public:
 private:
   boost::asio::awaitable<bool> handle(const nlohmann::json& request);
   boost::asio::awaitable<bool> handle_pull(const nlohmann::json& id, const nlohmann::json& request);
+  boost::asio::awaitable<bool> handle_open(const nlohmann::json& id, const nlohmann::json& request);
+  proto::Result<nlohmann::json> handle_release(const nlohmann::json& request);
+  // The pull a `pull` or `open` request asks for: the target's repository, the revision of the
+  // name or the request (not both), `all`.
+  proto::Result<PullRequest> pull_request_for(const PullTarget& target, const nlohmann::json& request) const;
   proto::Result<nlohmann::json> handle_hello(const nlohmann::json& request);
   proto::Result<nlohmann::json> handle_list();
   boost::asio::awaitable<proto::Result<nlohmann::json>> handle_resolve(const nlohmann::json& request);
@@ -76,6 +87,7 @@ private:
   boost::asio::awaitable<bool> send_error(const nlohmann::json& id, const proto::Error& error);
   // The pull with unexpected exceptions turned into `internal` errors; cancellation propagates.
   boost::asio::awaitable<proto::Result<PullResult>> run_pull(PullRequest pull, std::shared_ptr<PullProgress> progress);
+  boost::asio::awaitable<proto::Result<OpenAnswer>> run_open(OpenRequest open, std::shared_ptr<PullProgress> progress);
   // The `pretrained_cfg` of the cached config.json at (repo, commit), read on the worker pool;
   // nullopt when it is not cached or not usable.
   boost::asio::awaitable<std::optional<nlohmann::json>> cached_pretrained_cfg(std::string repo, std::string commit);
@@ -92,6 +104,9 @@ private:
   PeerCredentials m_peer;
   bool m_greeted = false;
   bool m_busy = false;
+  // Blobs this client holds open, by the lease id its `open` answers gave.
+  std::map<std::uint64_t, Lease> m_leases;
+  std::uint64_t m_next_lease = 1;
 };
 
 } // namespace timmd::server

@@ -62,6 +62,14 @@ struct DownloadRecord {
   std::int64_t started = 0;
 };
 
+// A remapped checkpoint published as a blob of its own.
+struct DerivedRecord {
+  std::string source_sha256;
+  std::string filter_sha256; // canonical hash of the filter, rule set version and source
+  std::string derived_sha256;
+  std::int64_t created = 0;
+};
+
 class Index {
 public:
   // Opens or creates the database, sets WAL mode and busy timeout, and migrates the schema to
@@ -101,6 +109,12 @@ public:
   proto::Result<void> set_file_blob(std::string_view repo, std::string_view commit,
                                     std::string_view path, std::string_view blob_sha256);
   proto::Result<std::vector<SnapshotSummary>> list_snapshots();
+
+  // Derived blobs. REQUIRES for record_derived: both blob rows exist (`invalid_request`
+  // otherwise). find_derived returns nullopt when nothing was recorded for the pair.
+  proto::Result<void> record_derived(const DerivedRecord& derived);
+  proto::Result<std::optional<DerivedRecord>> find_derived(std::string_view source_sha256,
+                                                           std::string_view filter_sha256);
 
   // Partial downloads.
   proto::Result<void> begin_download(const DownloadRecord& download); // replaces any old row

@@ -72,6 +72,18 @@ CREATE TABLE downloads (
   started    INTEGER NOT NULL
 ) WITHOUT ROWID;
 )sql",
+  // Remapped checkpoints: a derived blob is keyed by its source blob and the hash of the filter
+  // and rule set that produced it. Deleting either blob row deletes the mapping.
+  R"sql(
+CREATE TABLE derived (
+  source_sha256  TEXT NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
+  filter_sha256  TEXT NOT NULL,
+  derived_sha256 TEXT NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
+  created        INTEGER NOT NULL,
+  PRIMARY KEY (source_sha256, filter_sha256)
+) WITHOUT ROWID;
+CREATE INDEX derived_by_blob ON derived (derived_sha256);
+)sql",
 };
 
 proto::Result<std::int64_t> read_integer(sqlite3* db, std::string_view step, std::string_view sql) {

@@ -1,0 +1,122 @@
+#include "daemon/server/open_service.hpp"
+
+#include "daemon/util/offload.hpp"
+
+#include <boost/system/system_error.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+
+namespace asio = boost::asio;
+
+namespace timmd::server {
+namespace {
+
+using proto::Errc;
+
+// Prepared answers kept in memory; each is a tensor table of a few hundred entries.
+constexpr std::size_t k_max_answered = 256;
+
+} // namespace
+
+OpenService::OpenService(asio::any_io_executor io, asio::any_io_executor blocking, PullService& pulls,
+                         store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
+                         std::shared_ptr<const remap::RuleSet> rules)
+    : m_blocking(std::move(blocking)), m_pulls(pulls), m_index(index), m_layout(layout), m_blobs(blobs),
+      m_rules(std::move(rules)), m_preparing(std::move(io)) {}
+
+void OpenService::set_rules(std::shared_ptr<const remap::RuleSet> rules) {
+  m_rules = std::move(rules);
+}
+
+asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request, std::shared_ptr<PullProgress> progress) {
+  auto pulled = co_await m_pulls.pull(request.pull, std::move(progress));
+  if (!pulled) {
+    co_return pulled.error();
+  }
+
+  ServeInputs inputs;
+  for (const auto& file : pulled->files) {
+    if (file.path == "config.json") {
+      inputs.config_sha256 = file.sha256;
+      inputs.config_blob = file.blob_path;
+    } else if (inputs.weights_sha256.empty()) {
+      inputs.weights_file = file.path;
+      inputs.weights_sha256 = file.sha256;
+      inputs.weights_blob = file.blob_path;
+    }
+  }
+  if (inputs.weights_sha256.empty()) {
+    co_return proto::make_error(Errc::not_found, "repository '" + pulled->repo + "' at commit " + pulled->commit +
+                                                     " has no weights file to open");
+  }
+  inputs.registry_cfg = std::move(request.registry_cfg);
+  inputs.fallback_architecture = std::move(request.fallback_architecture);
+  inputs.filter = std::move(request.filter);
+  inputs.rules = m_rules;
+  const auto key = derived_key(inputs);
+
+  OpenAnswer answer;
+  answer.pull = std::move(*pulled);
+  if (const auto known = m_answered.find(key); known != m_answered.end()) {
+    std::error_code ec;
+    if (std::filesystem::exists(known->second->path, ec)) {
+      answer.served = known->second;
+      answer.memory_hit = true;
+    } else {
+      m_answered.erase(known);
+    }
+  }
+  if (!answer.served) {
+    auto prepared = co_await prepare(std::move(inputs), key);
+    if (!prepared) {
+      co_return prepared.error();
+    }
+    answer.served = *prepared;
+    remember(key, answer.served);
+  }
+
+  answer.fd = store::open_file(answer.served->path, O_RDONLY);
+  if (!answer.fd) {
+    const int error = errno;
+    co_return store::errno_error("open", answer.served->path, error);
+  }
+  co_return answer;
+}
+
+asio::awaitable<proto::Result<std::shared_ptr<const ServedCheckpoint>>> OpenService::prepare(ServeInputs inputs,
+                                                                                           std::string key) {
+  // Named local: GCC 12 destroys some class temporaries of a co_await expression twice.
+  std::function<asio::awaitable<Prepared>()> work = [this, inputs = std::move(inputs), key] {
+    return prepare_on_pool(inputs, key);
+  };
+  co_return co_await m_preparing.run(key, std::move(work));
+}
+
+asio::awaitable<OpenService::Prepared> OpenService::prepare_on_pool(ServeInputs inputs, std::string key) {
+  auto run = [this, inputs = std::move(inputs), key = std::move(key)]() -> Prepared {
+    try {
+      auto served = prepare_served_checkpoint(inputs, key, m_index, m_layout, m_blobs);
+      if (!served) {
+        return served.error();
+      }
+      return std::shared_ptr<const ServedCheckpoint>(std::make_shared<ServedCheckpoint>(std::move(*served)));
+    } catch (const std::bad_alloc&) {
+      return proto::make_error(Errc::internal, "out of memory while remapping " + inputs.weights_file);
+    }
+  };
+  co_return co_await util::offload(m_blocking, std::move(run));
+}
+
+void OpenService::remember(const std::string& key, std::shared_ptr<const ServedCheckpoint> served) {
+  if (m_answered.emplace(key, std::move(served)).second) {
+    m_answered_order.push_back(key);
+  }
+  while (m_answered_order.size() > k_max_answered) {
+    m_answered.erase(m_answered_order.front());
+    m_answered_order.pop_front();
+  }
+}
+
+} // namespace timmd::server
