@@ -12,6 +12,7 @@ packages=(
   zlib1g-dev libsystemd-dev
   clang-16 libclang-rt-16-dev
   curl openssl procps psmisc
+  python3 python3-numpy python3-torch
 )
 
 if [[ $(id -u) -ne 0 ]]; then

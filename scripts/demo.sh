@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a machine without internet access: build timmd, serve the demo timm
 # repository from a local Hub-compatible server on 127.0.0.1, start the daemon, pull the model
-# twice (the second pull is served from the cache), and list the cache.
+# twice (the second pull is served from the cache), list the cache, and open the model for a
+# 10-class, 224-pixel fine-tune: the tensors a training job maps, remapped as timm would.
 #
 # Usage: scripts/demo.sh            (installs the Debian packages first when run as root)
 # Everything runs in a temporary directory that is removed at the end.
@@ -57,6 +58,18 @@ echo "== verifying the cached blobs with sha256sum"
 (cd "$work/cache/blobs/sha256" && for blob in */*; do
   echo "$(basename "$blob")  $blob" | sha256sum --check --quiet && echo "   $(basename "$blob") OK"
 done)
+
+echo "== timmctl open test_vit.r160_in1k --num-classes 10 --img-size 224: the state dict timm would load"
+echo "   (classifier dropped, position embedding resized from 10x10 to 14x14), served from the cache"
+"$bin/client/timmctl" open test_vit.r160_in1k --num-classes 10 --img-size 224 | head -n 16
+
+echo "== the same open again: answered from memory, no bytes written"
+"$bin/client/timmctl" --json open test_vit.r160_in1k --num-classes 10 --img-size 224 |
+  sed -n 's/.*"prepared": *"\([^"]*\)".*/   prepared: \1/p'
+
+echo "== timmctl export ... --in-chans 1 -o greyscale.safetensors, then inspect it"
+"$bin/client/timmctl" export test_vit.r160_in1k --in-chans 1 -o "$work/greyscale.safetensors" 2>/dev/null
+"$bin/client/timmctl" inspect "$work/greyscale.safetensors" | grep -E 'safetensors|patch_embed'
 
 echo "== daemon log"
 sed 's/^/   /' "$work/timmd.log"

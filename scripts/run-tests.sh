@@ -33,6 +33,6 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== build fuzz"
 CXX=clang++-16 cmake -S "$root" -B "$root/build/fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTIMMD_FUZZ=ON -DTIMMD_SANITIZE=ON -DTIMMD_FUZZ_SECONDS="${TIMMD_FUZZ_SECONDS:-30}"
-cmake --build "$root/build/fuzz" -j "$jobs" --target fuzz_safetensors_header fuzz_pickle fuzz_zip fuzz_npy_header
+cmake --build "$root/build/fuzz" -j "$jobs" --target fuzz_safetensors_header fuzz_pickle fuzz_zip fuzz_npy_header fuzz_remap_request
 echo "== test fuzz"
 ctest --test-dir "$root/build/fuzz" --output-on-failure -L fuzz

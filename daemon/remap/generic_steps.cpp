@@ -228,9 +228,11 @@ proto::Result<void> order_and_check_manifest(RemapState& state) {
     tensors.erase(found);
   }
   if (!mismatched.empty()) {
+    // Counted first: the details argument below moves the list.
+    const auto count = mismatched.size();
     return proto::make_error(Errc::invalid_request,
-                             std::to_string(mismatched.size()) + " tensors do not have the manifest's shape (" + listed +
-                                 (mismatched.size() > 10 ? ", ..." : "") +
+                             std::to_string(count) + " tensors do not have the manifest's shape (" + listed +
+                                 (count > 10 ? ", ..." : "") +
                                  "); pass the options the model was built with (img_size, in_chans, num_classes) "
                                  "or check that the manifest belongs to this model",
                              {{"mismatched", std::move(mismatched)}});

@@ -149,6 +149,8 @@ const std::map<std::string, std::set<std::string>>& known_fields() {
       {"drop", {"pattern", "keys"}},
       {"reshape", {"pattern", "shape"}},
       {"unsqueeze", {"pattern", "dim"}},
+      {"flatten", {"pattern", "dim"}},
+      {"unstack", {"pattern", "dim", "to"}},
       {"permute", {"pattern", "dims"}},
       {"split", {"pattern", "dim", "into"}},
       {"concat", {"pattern", "parts", "to", "dim"}},
@@ -264,10 +266,22 @@ proto::Result<Step> StepParser::parse_step(const json& value, const std::string&
         return error(at, "shape", "takes non-negative extents and at most one -1, or \"target\"");
       }
     }
-  } else if (op == "unsqueeze") {
-    step.kind = Step::Kind::unsqueeze;
+  } else if (op == "unsqueeze" || op == "flatten") {
+    step.kind = op == "unsqueeze" ? Step::Kind::unsqueeze : Step::Kind::flatten;
     TIMMD_FIELD(dim, std::size_t, "dim", true)
     step.dim = **dim;
+  } else if (op == "unstack") {
+    step.kind = Step::Kind::unstack;
+    TIMMD_FIELD(dim, std::size_t, "dim", false)
+    TIMMD_FIELD(to, std::string, "to", true)
+    step.dim = dim->value_or(0);
+    step.to = **to;
+    if (step.to.find("{i}") == std::string::npos) {
+      return error(at, "to", "must contain {i}, the index along the unstacked dimension");
+    }
+    if (auto checked = check_templates(step, {step.to}, at, "to"); !checked) {
+      return checked.error();
+    }
   } else if (op == "permute") {
     step.kind = Step::Kind::permute;
     TIMMD_FIELD(dims, std::vector<std::size_t>, "dims", true)

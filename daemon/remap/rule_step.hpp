@@ -40,6 +40,8 @@ struct Step {
     drop,            // K5a
     reshape,         // K6: literal shape (-1 allowed) or the manifest's shape
     unsqueeze,       // K6: a new dimension of extent 1
+    flatten,         // K6: dimensions from `dim` on merged into one (torch.flatten)
+    unstack,         // K19: a scan-stacked array split into one tensor per index of `dim`
     permute,         // K7
     split,           // K8
     concat,          // K9

@@ -12,6 +12,14 @@ namespace {
 
 using tensors::AlignedBuffer;
 
+// Largest grid a position embedding is resized to (4096 patches on a side) and largest window
+// of a relative position table; both far beyond any timm model, they bound what a request can
+// make the daemon allocate.
+constexpr std::uint64_t k_max_grid_tokens = 4096ULL * 4096ULL;
+constexpr std::uint64_t k_max_window = 1024;
+// A tensor a rule creates from nothing is a bias or a token: small.
+constexpr std::uint64_t k_max_zeros_bytes = 256ULL << 20U;
+
 bool holds(const Condition& condition, RemapState& state) {
   switch (condition.kind) {
   case Condition::Kind::has_key:
@@ -201,6 +209,32 @@ proto::Result<void> run_split(RemapState& state, const Step& step) {
   return check_unique(state, step);
 }
 
+proto::Result<void> run_unstack(RemapState& state, const Step& step) {
+  auto& tensors = state.tensors();
+  for (const auto& name : matching(state, step)) {
+    const TensorValue value = *state.find(name);
+    if (step.dim >= value.shape.size()) {
+      return RemapState::step_error(step, name, "has no dimension " + std::to_string(step.dim) + " to unstack");
+    }
+    std::vector<TensorValue> parts;
+    for (std::uint64_t i = 0; i < value.shape[step.dim]; ++i) {
+      auto part = take_range(state, step, value, step.dim, i, i + 1);
+      auto to = step.to;
+      to.replace(to.find("{i}"), 3, std::to_string(i));
+      auto part_name = step.pattern->sub(to, name, 1);
+      if (!part || !part_name) {
+        return !part ? part.error() : part_name.error();
+      }
+      part->name = std::move(*part_name);
+      part->shape.erase(part->shape.begin() + static_cast<std::ptrdiff_t>(step.dim));
+      parts.push_back(std::move(*part));
+    }
+    const auto at = tensors.erase(std::find_if(tensors.begin(), tensors.end(), [&](auto& t) { return t.name == name; }));
+    tensors.insert(at, parts.begin(), parts.end());
+  }
+  return check_unique(state, step);
+}
+
 proto::Result<void> run_concat(RemapState& state, const Step& step) {
   auto& tensors = state.tensors();
   for (const auto& name : matching(state, step)) {
@@ -368,6 +402,11 @@ proto::Result<void> run_resize_pos_embed(RemapState& state, const Step& step) {
   if ((*grid)[0] == *side && (*grid)[1] == *side) {
     return {};
   }
+  if ((*grid)[0] == 0 || (*grid)[1] == 0 || (*grid)[0] * (*grid)[1] > k_max_grid_tokens) {
+    return RemapState::step_error(step, step.key, "the target grid " + std::to_string((*grid)[0]) + "x" +
+                                                      std::to_string((*grid)[1]) +
+                                                      " is empty or larger than 4096x4096 patches; check img_size");
+  }
 
   auto values = state.floats(*tensor);
   if (!values) {
@@ -428,6 +467,11 @@ proto::Result<void> run_resize_rel_pos_table(RemapState& state, const Step& step
     if (!window || ((*window)[0] * 2 - 1 == src_span && (*window)[1] * 2 - 1 == src_span)) {
       continue;
     }
+    if ((*window)[0] == 0 || (*window)[1] == 0 || (*window)[0] > k_max_window || (*window)[1] > k_max_window) {
+      return RemapState::step_error(step, tensor.name, "the target window " + std::to_string((*window)[0]) + "x" +
+                                                           std::to_string((*window)[1]) +
+                                                           " is empty or larger than 1024; check window_size");
+    }
     auto values = state.floats(tensor);
     if (!values) {
       return values.error();
@@ -461,7 +505,7 @@ proto::Result<void> run_zeros(RemapState& state, const Step& step) {
     shape.push_back(of->shape[extent.dim]);
   }
   const auto size = byte_size(step.dtype, shape);
-  if (!size || *size > (1ULL << 32U)) {
+  if (!size || *size > k_max_zeros_bytes) {
     return RemapState::step_error(step, step.key, "the shape " + format_shape(shape) + " is too large");
   }
   AlignedBuffer zeros(*size, 64);
@@ -590,6 +634,21 @@ proto::Result<void> run_step(RemapState& state, const Step& step) {
     return {};
   case Step::Kind::reshape:
     return run_reshape(state, step);
+  case Step::Kind::flatten:
+    for (auto& t : tensors) {
+      if (!step.pattern->search(t.name) || step.dim + 1 >= t.shape.size()) {
+        continue; // already flat from `dim` on
+      }
+      std::uint64_t merged = 1;
+      for (std::size_t d = step.dim; d < t.shape.size(); ++d) {
+        merged *= t.shape[d];
+      }
+      t.shape.resize(step.dim + 1);
+      t.shape[step.dim] = merged;
+    }
+    return {};
+  case Step::Kind::unstack:
+    return run_unstack(state, step);
   case Step::Kind::unsqueeze:
     for (auto& t : tensors) {
       if (!step.pattern->search(t.name)) {

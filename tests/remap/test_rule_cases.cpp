@@ -292,6 +292,7 @@ TEST_CASE("a manifest orders the result, reports missing and unexpected keys, an
   auto failed = test::run_remap(checkpoint, model, filter({{"manifest", wrong}, {"num_classes", 5}}), "resnet50");
   REQUIRE_FALSE(failed.has_value());
   CHECK(failed.error().code == proto::Errc::invalid_request);
+  CHECK(failed.error().message.starts_with("1 tensors do not have the manifest's shape"));
   CHECK(failed.error().message.find("b (4,) vs (5,)") != std::string::npos);
   CHECK(failed.error().details["mismatched"][0]["name"] == "b");
 }

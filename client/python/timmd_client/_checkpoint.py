@@ -17,7 +17,7 @@ _ITEMSIZE = {
     "U64": 8, "U32": 4, "U16": 2, "U8": 1, "BOOL": 1,
 }
 
-# Elements are little-endian whatever the host is, so numpy dtypes say so explicitly.
+# Elements are little-endian on every host, so the numpy dtypes name the byte order.
 _NUMPY_DTYPE = {
     "F64": "<f8", "F32": "<f4", "F16": "<f2",
     "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
@@ -43,10 +43,10 @@ class TensorInfo(NamedTuple):
     length: int
 
 
-def _bad_answer(what):
+def _bad_answer(problem):
     return TimmdError(
         "internal",
-        f"the daemon's open answer {what}; the daemon and the client library versions may differ",
+        f"the daemon's open answer {problem}; the daemon and the client library versions may differ",
     )
 
 
@@ -159,7 +159,7 @@ class Checkpoint:
         """Return ``name`` as a read-only numpy array that views the mapping (no copy).
 
         numpy has no bfloat16 dtype, so a BF16 tensor raises TypeError unless ``raw_bf16`` is
-        true, in which case the array holds its bit patterns as uint16.
+        true, in which case the array contains its bit patterns as uint16.
         """
         info = self.tensor_info(name)
         view = self._checked_view(name)
@@ -181,7 +181,7 @@ class Checkpoint:
         Writing into the tensor (in-place operations, ``requires_grad_`` with an optimizer
         step) crashes the process with SIGSEGV, because the pages are mapped read-only: copy
         it with ``.clone()`` first. A tensor whose offset is not a multiple of its element
-        size is returned as a writable copy, because torch kernels expect aligned data.
+        size is returned as a writable copy, because torch kernels may assume aligned data.
         """
         info = self.tensor_info(name)
         view = self._checked_view(name)

@@ -15,7 +15,7 @@ def connect(socket=None):
     """Connect to timmd at ``socket``, else $TIMMD_SOCKET, else the system and per-user sockets.
 
     Raises TimmdError with code ``upstream_unavailable``, naming every socket tried, when no
-    daemon answers. No daemon is started.
+    daemon accepts the connection. No daemon is started.
     """
     return Client(open_connection(socket))
 

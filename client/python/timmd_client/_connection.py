@@ -18,8 +18,8 @@ _FRAME_HEADER = struct.Struct(">I")
 MAX_FRAME_SIZE = 16 * 1024 * 1024
 
 _READ_SIZE = 64 * 1024
-# Only the final frame of an `open` answer carries a descriptor. Room for a few more keeps a
-# daemon that sends extra ones from truncating the ancillary data, which would drop them all.
+# Only the final frame of an `open` answer carries a descriptor. The kernel drops descriptors
+# that do not fit the ancillary buffer, so there is room for extras, which the client closes.
 _MAX_FDS_PER_READ = 8
 _FD_SIZE = array.array("i").itemsize
 _RECV_FLAGS = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
@@ -57,7 +57,7 @@ class Connection:
 
     @classmethod
     def open(cls, path):
-        """Connect to ``path`` and say hello; raise OSError when nothing listens there."""
+        """Connect to ``path`` and send ``hello``; raise OSError when nothing listens there."""
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(path)
@@ -151,17 +151,17 @@ class Connection:
                 continue
             return frame
 
-    def _connection_error(self, what):
+    def _connection_error(self, problem):
         return TimmdError(
             "upstream_unavailable",
-            f"connection to timmd at {self.path} failed: {what}",
+            f"connection to timmd at {self.path} failed: {problem}",
             {"socket": self.path},
         )
 
-    def _fail(self, what):
+    def _fail(self, problem):
         """Close the connection, whose stream can no longer be trusted, and build the error."""
         self.close()
-        return self._connection_error(what)
+        return self._connection_error(problem)
 
     def _send(self, message):
         payload = json.dumps(message, ensure_ascii=False).encode("utf-8")
@@ -172,14 +172,18 @@ class Connection:
                 f"protocol's frame limit of {MAX_FRAME_SIZE} bytes",
             )
         try:
-            self._sock.sendall(_FRAME_HEADER.pack(len(payload)) + payload)
+            # MSG_NOSIGNAL: a daemon that went away must give EPIPE, not SIGPIPE, in programs
+            # that embed Python and keep SIGPIPE's default action.
+            self._sock.sendall(_FRAME_HEADER.pack(len(payload)) + payload, socket.MSG_NOSIGNAL)
         except OSError as error:
             raise self._fail(f"sending failed: {error.strerror or error}") from error
 
     def _read_frame(self):
         (length,) = _FRAME_HEADER.unpack(self._read_exact(_FRAME_HEADER.size))
         if length == 0 or length > MAX_FRAME_SIZE:
-            raise self._fail(f"the daemon sent a frame length of {length} bytes")
+            raise self._fail(
+                f"the daemon sent an invalid frame length of {length} bytes (valid: 1 to {MAX_FRAME_SIZE})"
+            )
         payload = self._read_exact(length)
         try:
             frame = json.loads(payload.decode("utf-8"))

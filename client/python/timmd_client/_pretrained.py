@@ -49,11 +49,14 @@ def model_manifest(model):
 def load_pretrained(model, name, revision=None, strict=None, *, client=None, progress=None, **filter):
     """Open ``name`` for ``model`` and copy its tensors in with ``model.load_state_dict``.
 
-    The manifest is built from the model unless ``filter`` gives one, so the daemon adapts the
-    classifier, first conv and position embeddings to it. ``strict`` defaults to the answer's
-    ``strict``. ``client`` reuses a connection, else one is made with connect() and closed.
-    Raises TimmdError, e.g. ``invalid_request`` with ``details["mismatched"]`` when the
-    checkpoint cannot meet the model's shapes.
+    The manifest is built from the model unless ``filter`` gives one (``manifest=None`` sends
+    none), so the daemon adapts the classifier, first conv and position embeddings to it.
+    ``strict`` defaults to the answer's ``strict``. That stays true when the daemon serves keys
+    the model lacks, so load_state_dict then raises, as timm's own loading would.
+
+    ``client`` reuses a connection, else one is made with connect() and closed. Raises
+    TimmdError, e.g. ``invalid_request`` with ``details["mismatched"]`` when the checkpoint
+    cannot meet the model's shapes.
     """
     if "manifest" not in filter:
         filter["manifest"] = model_manifest(model)
