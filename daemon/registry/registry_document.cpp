@@ -108,6 +108,9 @@ proto::Result<nlohmann::json> parse_registry_document(std::string_view text, std
                                    std::to_string(position.column) +
                                    (field.empty() ? "" : ", in field '" + field + "'") + ": " + reason,
                                {{"line", position.line}, {"column", position.column}, {"field", field}});
+  } catch (const nlohmann::json::exception& e) {
+    // out_of_range: a number too large for a double. It carries no position.
+    return registry_file_error(source, std::string("invalid JSON: ") + e.what(), nlohmann::json::object());
   }
 
   // nlohmann_json keeps the last of two equal keys. A registry file with one is rejected

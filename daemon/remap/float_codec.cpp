@@ -99,7 +99,9 @@ std::vector<float> decode_floats(Dtype dtype, std::span<const std::byte> bytes) 
   switch (dtype) {
   case Dtype::f32:
     values.resize(bytes.size() / 4);
-    std::memcpy(values.data(), bytes.data(), values.size() * 4);
+    if (!values.empty()) {
+      std::memcpy(values.data(), bytes.data(), values.size() * 4);
+    }
     break;
   case Dtype::f64:
     values.reserve(bytes.size() / 8);
@@ -160,7 +162,9 @@ proto::Result<tensors::AlignedBuffer> cast_floats(Dtype from, Dtype to, std::spa
                                                   std::string_view tensor) {
   if (from == to) {
     tensors::AlignedBuffer out(bytes.size(), 64);
-    std::memcpy(out.bytes().data(), bytes.data(), bytes.size());
+    if (!bytes.empty()) {
+      std::memcpy(out.bytes().data(), bytes.data(), bytes.size());
+    }
     return out;
   }
   if (from == Dtype::f64) {

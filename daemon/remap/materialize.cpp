@@ -32,6 +32,9 @@ proto::Result<void> write_remapped(const std::filesystem::path& path, const Rema
     input.dtype = value.dtype;
     input.shape = value.shape;
     input.fill = [&value, &checkpoint, &source](std::span<std::byte> out) -> proto::Result<void> {
+      if (out.empty()) {
+        return {};
+      }
       if (value.is_computed()) {
         std::memcpy(out.data(), value.computed->bytes().data(), out.size());
         return {};

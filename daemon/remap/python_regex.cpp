@@ -2,13 +2,17 @@
 
 #include <cctype>
 #include <charconv>
+#include <algorithm>
 #include <functional>
 #include <optional>
+#include <vector>
 
 namespace timmd::remap {
 namespace {
 
 using proto::Errc;
+
+constexpr unsigned long long k_max_repetition = 1000;
 
 // Gives the text of group N, or an error when the group does not exist.
 using GroupText = std::function<proto::Result<std::string>(int)>;
@@ -249,9 +253,96 @@ proto::Result<std::string> expand(const std::string& replacement, const std::map
   return out;
 }
 
+// Rejects what std::regex runs badly: repetition counts above k_max_repetition (libstdc++
+// expands them into copies, and its parser overflows on huge ones), a quantifier on a
+// quantifier (`a**`, an error in Python too), and a repeated group that contains a repetition
+// (`(a*)*`), which backtracks in exponential time. Escapes and classes are skipped.
+proto::Result<void> check_repetition(std::string_view pattern) {
+  enum class Previous { none, atom, quantifier, lazy, group };
+  Previous previous = Previous::none;
+  bool closed_group_repeats = false;
+  std::vector<bool> group_repeats{false};
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\') {
+      ++i;
+      previous = Previous::atom;
+      continue;
+    }
+    if (c == '[') {
+      ++i;
+      if (i < pattern.size() && pattern[i] == '^') {
+        ++i;
+      }
+      if (i < pattern.size() && pattern[i] == ']') {
+        ++i;
+      }
+      while (i < pattern.size() && pattern[i] != ']') {
+        i += pattern[i] == '\\' ? 2U : 1U;
+      }
+      previous = Previous::atom;
+      continue;
+    }
+    bool unbounded = c == '*' || c == '+';
+    bool quantifier = unbounded || c == '?';
+    if (c == '{') {
+      std::size_t end = i + 1;
+      unsigned long long count = 0;
+      while (end < pattern.size() && (std::isdigit(static_cast<unsigned char>(pattern[end])) != 0 || pattern[end] == ',')) {
+        count = pattern[end] == ',' ? 0 : count * 10 + static_cast<unsigned>(pattern[end] - '0');
+        if (count > k_max_repetition) {
+          return pattern_error(pattern, "a repetition count above " + std::to_string(k_max_repetition) +
+                                            " is not supported");
+        }
+        ++end;
+      }
+      if (end < pattern.size() && pattern[end] == '}' && end > i + 1) {
+        quantifier = true;
+        unbounded = true;
+        i = end;
+      }
+    }
+    if (quantifier) {
+      if (previous == Previous::quantifier && c == '?') {
+        previous = Previous::lazy;
+        continue;
+      }
+      if (previous == Previous::quantifier || previous == Previous::lazy) {
+        return pattern_error(pattern, "a quantifier follows another one (multiple repeat)");
+      }
+      if (unbounded && previous == Previous::group && closed_group_repeats) {
+        return pattern_error(pattern, "a repeated group contains a repetition, which can take exponential time; "
+                                      "rewrite it without the nesting");
+      }
+      if (unbounded) {
+        group_repeats.back() = true;
+      }
+      previous = Previous::quantifier;
+      continue;
+    }
+    if (c == '(') {
+      group_repeats.push_back(false);
+      previous = Previous::none;
+      continue;
+    }
+    if (c == ')' && group_repeats.size() > 1) {
+      closed_group_repeats = group_repeats.back();
+      group_repeats.pop_back();
+      group_repeats.back() = group_repeats.back() || closed_group_repeats;
+      previous = Previous::group;
+      continue;
+    }
+    previous = Previous::atom;
+  }
+  return {};
+}
+
 } // namespace
 
 proto::Result<PythonRegex> PythonRegex::compile(std::string_view pattern) {
+  if (auto checked = check_repetition(pattern); !checked) {
+    return checked.error();
+  }
   PythonRegex regex;
   regex.m_pattern = std::string(pattern);
   std::string translated;
@@ -263,6 +354,22 @@ proto::Result<PythonRegex> PythonRegex::compile(std::string_view pattern) {
         return pattern_error(pattern, "a trailing backslash");
       }
       const char next = pattern[++i];
+      if (std::isdigit(static_cast<unsigned char>(next)) != 0 && next != '0') {
+        // A back reference: Python reads two digits at most (three are an octal escape).
+        std::size_t end = i;
+        while (end < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[end])) != 0) {
+          ++end;
+        }
+        const auto digits = pattern.substr(i, end - i);
+        if (in_class || digits.size() > 2 || std::stoi(std::string(digits)) > regex.m_groups) {
+          return pattern_error(pattern, "'\\" + std::string(digits) +
+                                            "' is not a back reference to an earlier group");
+        }
+        translated += '\\';
+        translated += digits;
+        i = end - 1;
+        continue;
+      }
       if (!in_class && next == 'A') {
         translated += '^';
       } else if (!in_class && next == 'Z') {

@@ -3,9 +3,12 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <fnmatch.h>
 #include <fstream>
+#include <limits>
+#include <type_traits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -18,6 +21,31 @@ using proto::Errc;
 
 constexpr std::size_t k_max_rule_file_bytes = 4U << 20U;
 constexpr int k_max_branch_depth = 16;
+
+template <class T> struct IsVector : std::false_type {};
+template <class T> struct IsVector<std::vector<T>> : std::true_type {};
+
+// Whether `value` converts to T exactly: nlohmann_json would cast 1e300 or -1 to an unsigned
+// integer without complaint.
+template <class T> bool has_type(const json& value) {
+  if constexpr (std::is_same_v<T, std::string>) {
+    return value.is_string();
+  } else if constexpr (std::is_same_v<T, bool>) {
+    return value.is_boolean();
+  } else if constexpr (std::is_floating_point_v<T>) {
+    return value.is_number();
+  } else if constexpr (std::is_unsigned_v<T>) {
+    return value.is_number_unsigned() || (value.is_number_integer() && value.get<std::int64_t>() >= 0);
+  } else if constexpr (std::is_integral_v<T>) {
+    return value.is_number_integer() && !(value.is_number_unsigned() && value.get<std::uint64_t>() >
+                                                                          static_cast<std::uint64_t>(
+                                                                              std::numeric_limits<T>::max()));
+  } else {
+    static_assert(IsVector<T>::value);
+    return value.is_array() && std::all_of(value.begin(), value.end(),
+                                           [](const json& item) { return has_type<typename T::value_type>(item); });
+  }
+}
 
 class StepParser {
 public:
@@ -46,7 +74,10 @@ public:
       return error(where, "when", "must be an object with one of has_key, has_match, target_has, model_arg, all, "
                                   "any, not");
     }
-    const auto& [kind, argument] = *value.items().begin();
+    // Copied out of the iterator: a structured binding of items() refers into a temporary.
+    const auto first = value.begin();
+    const std::string kind = first.key();
+    const json& argument = first.value();
     Condition condition;
     static const std::map<std::string, Condition::Kind> kinds = {
         {"has_key", Condition::Kind::has_key},     {"has_match", Condition::Kind::has_match},
@@ -104,11 +135,10 @@ private:
       }
       return std::optional<T>();
     }
-    try {
-      return std::optional<T>(step[name].get<T>());
-    } catch (const json::exception&) {
+    if (!has_type<T>(step[name])) {
       return error(where, name, "has the wrong type: " + step[name].dump());
     }
+    return std::optional<T>(step[name].get<T>());
   }
 
   proto::Result<PythonRegex> regex_field(const json& step, const std::string& where, const std::string& name) {
@@ -400,6 +430,11 @@ proto::Result<Step> StepParser::parse_step(const json& value, const std::string&
       return error(at, "function", "must be one of identity, abs, neg, log, exp, reciprocal");
     }
     step.function = **function;
+    for (const auto& [value_name, number] : {std::pair{"mul", mul->value_or(1.0)}, std::pair{"add", offset->value_or(0.0)}}) {
+      if (!std::isfinite(number) || std::fabs(number) > static_cast<double>(std::numeric_limits<float>::max())) {
+        return error(at, value_name, "must be a finite float32 value");
+      }
+    }
     step.mul = static_cast<float>(mul->value_or(1.0));
     step.offset = static_cast<float>(offset->value_or(0.0));
   } else {
@@ -441,7 +476,8 @@ proto::Result<RuleFile> parse_rule_file(std::string_view text, const std::string
   json document;
   try {
     document = json::parse(text);
-  } catch (const json::parse_error& error) {
+  } catch (const json::exception& error) {
+    // parse_error, and out_of_range for numbers too large for a double.
     return proto::make_error(Errc::invalid_request, "remap rules " + file + ": not valid JSON: " + error.what(),
                              {{"file", file}});
   }

@@ -23,6 +23,9 @@ std::uint64_t inner_count(const Shape& shape, std::size_t dim) {
 tensors::AlignedBuffer permute_bytes(std::span<const std::byte> data, std::size_t element_size, const Shape& shape,
                                      const std::vector<std::size_t>& dims) {
   tensors::AlignedBuffer out(data.size(), 64);
+  if (data.empty()) {
+    return out;
+  }
   const std::size_t rank = shape.size();
   Shape in_strides(rank, 1);
   for (std::size_t i = rank; i-- > 1;) {
@@ -57,6 +60,9 @@ tensors::AlignedBuffer slice_bytes(std::span<const std::byte> data, std::size_t 
   const std::uint64_t inner = inner_count(shape, dim) * element_size;
   const std::uint64_t rows = end - start;
   tensors::AlignedBuffer out(outer * rows * inner, 64);
+  if (out.bytes().empty()) {
+    return out;
+  }
   for (std::uint64_t o = 0; o < outer; ++o) {
     std::memcpy(out.bytes().data() + o * rows * inner, data.data() + (o * shape[dim] + start) * inner, rows * inner);
   }
@@ -70,6 +76,9 @@ tensors::AlignedBuffer concat_bytes(const std::vector<std::span<const std::byte>
     total += part.size();
   }
   tensors::AlignedBuffer out(total, 64);
+  if (total == 0) {
+    return out;
+  }
   const std::uint64_t outer = outer_count(shapes.front(), dim);
   const std::uint64_t inner = inner_count(shapes.front(), dim) * element_size;
   auto* dst = out.bytes().data();

@@ -4,6 +4,8 @@
 #include "daemon/registry/resolver.hpp"
 #include "registry_test_support.hpp"
 
+#include "tests/support/temp_dir.hpp"
+
 #include <doctest/doctest.h>
 
 using timmd::proto::Errc;
@@ -76,6 +78,17 @@ TEST_CASE("broken registry files are rejected with line and field") {
       CHECK(error.message.find("'" + expected.field + "'") != std::string::npos);
     }
   }
+}
+
+TEST_CASE("registry file with a number beyond a double is rejected") {
+  timmd::testing::TempDir dir;
+  const auto path = dir / "huge_number.json";
+  timmd::testing::write_file(path, R"({"source": {"version": 1e999999}, "architectures": {}})");
+  const auto loaded = Registry::load({path});
+  REQUIRE_FALSE(loaded);
+  CHECK(loaded.error().code == Errc::invalid_request);
+  CHECK(loaded.error().message.find(path.string()) != std::string::npos);
+  CHECK(loaded.error().message.find("invalid JSON") != std::string::npos);
 }
 
 TEST_CASE("missing registry file is rejected with its path") {

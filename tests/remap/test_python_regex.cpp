@@ -35,7 +35,8 @@ TEST_CASE("integer expressions on groups follow Python's arithmetic") {
 }
 
 TEST_CASE("unsupported Python constructs are rejected when the pattern is compiled") {
-  for (const auto* pattern : {"(?<=a)b", "(?i)abc", "(?P<x>a", "[abc", "a\\", "(?P=missing)"}) {
+  for (const auto* pattern : {"(?<=a)b", "(?i)abc", "(?P<x>a", "[abc", "a\\", "(?P=missing)", "a{6666666666666}", "a{2,5000}",
+                              "k**", "(a*)*", "((a+)b)+", "a+*", "(a)\\2", "(a)\\123"}) {
     CAPTURE(pattern);
     auto regex = PythonRegex::compile(pattern);
     REQUIRE_FALSE(regex.has_value());
@@ -57,6 +58,13 @@ TEST_CASE("templates naming missing groups or dividing by zero are errors") {
   auto not_integer = PythonRegex::compile("n(\\w+)")->sub("{=\\1+1}", "nabc");
   REQUIRE_FALSE(not_integer.has_value());
   CHECK(not_integer.error().message.find("'abc'") != std::string::npos);
+}
+
+TEST_CASE("lazy quantifiers, bounded counts and repeated groups without inner repetition compile") {
+  for (const auto* pattern : {"a*?b", "(ab)+", "(a|b)*", "x{2,3}", "[*+]+", "\\*+", "(a?)+", "a{2,}", "(a)\\1"}) {
+    INFO(std::string(pattern));
+    CHECK(PythonRegex::compile(pattern).has_value());
+  }
 }
 
 TEST_CASE("search and the \\A \\Z anchors") {

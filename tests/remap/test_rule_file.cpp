@@ -77,6 +77,9 @@ TEST_CASE("errors name the file, the step and the field") {
   error = parse_error("{not json");
   CHECK(error.message.find("not valid JSON") != std::string::npos);
 
+  error = parse_error(R"({"family": 1e999999})");
+  CHECK(error.message.find("not valid JSON") != std::string::npos);
+
   error = parse_error(R"({"family": "x", "architectures": ["x*"], "steps": [{"op": "if", "then": []}]})");
   CHECK(error.message.find("needs a 'when'") != std::string::npos);
 }
