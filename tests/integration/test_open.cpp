@@ -312,3 +312,42 @@ TEST_CASE("a repository whose weights are only a JAX .npz is served in timm's la
   CHECK(served.info()["served"]["derived"] == true);
   check_equal_to_file(served, npz / "expected.safetensors");
 }
+
+TEST_CASE("PyTorch checkpoints are served from their stored bytes, renamed where the rules say") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  const auto weights = data_dir() / "real" / "weights";
+  const auto config = scratch.path() / "config.json";
+  {
+    std::ofstream out(config);
+    out << json{{"architecture", "resnet20"}, {"pretrained_cfg", {{"first_conv", "conv1"}, {"classifier", "linear"}}}}
+               .dump();
+  }
+  make_repo(scratch.path() / "hub", "burn/mnist", {{"pytorch_model.bin", weights / "burn_mnist.pt"}});
+  make_repo(scratch.path() / "hub", "akamaster/resnet20",
+            {{"pytorch_model.bin", weights / "akamaster_resnet20-12fca82f.th"}, {"config.json", config}});
+  auto hub = start_hub(scratch.path() / "hub");
+  DaemonProcess daemon(scratch.path() / "daemon", {hub->endpoint()});
+  daemon.start();
+  auto client = connect(daemon);
+
+  // The served byte ranges must hold what the checkpoint reader copies out of the zip.
+  const auto converted = scratch.path() / "mnist.safetensors";
+  REQUIRE(run_timmctl({"convert", (weights / "burn_mnist.pt").string(), "-o", converted.string()}).status == 0);
+  const auto mnist = open_ok(client, "burn/mnist");
+  CHECK(mnist.info()["weights"]["format"] == "torch_zip");
+  CHECK(mnist.info()["served"]["derived"] == false);
+  check_equal_to_file(mnist, converted);
+
+  const auto resnet = open_ok(client, "akamaster/resnet20");
+  CHECK(resnet.info()["weights"]["format"] == "torch_legacy");
+  CHECK(resnet.info()["family"] == "resnet");
+  CHECK(resnet.info()["served"]["derived"] == false);
+  CHECK(resnet.tensors().size() == 97);
+  CHECK(resnet.find("conv1.weight") != nullptr);
+  CHECK(resnet.find("module.conv1.weight") == nullptr);
+
+  const auto grey = open_ok(client, "akamaster/resnet20", {{"in_chans", 1}});
+  CHECK(grey.info()["served"]["derived"] == true);
+  CHECK(grey.find("conv1.weight")->shape == std::vector<std::uint64_t>{16, 1, 3, 3});
+}
