@@ -167,6 +167,57 @@ int run_pull(const GlobalOptions& options, const std::string& name, const std::s
   return k_exit_ok;
 }
 
+int run_gc(const GlobalOptions& options, std::optional<std::uint64_t> max_size, bool dry_run) {
+  int status = k_exit_ok;
+  json params = {{"dry_run", dry_run}};
+  if (max_size) {
+    params["max_bytes"] = *max_size;
+  }
+  const auto result = call_daemon(options, "gc", params, status);
+  if (!result) {
+    return status;
+  }
+  if (options.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return k_exit_ok;
+  }
+  for (const auto& blob : (*result)["evicted"]) {
+    std::string repos;
+    for (const auto& repo : blob["repos"]) {
+      repos += (repos.empty() ? "" : ", ") + repo.get<std::string>();
+    }
+    std::cout << (dry_run ? "would evict " : "evicted ") << blob.value("sha256", "") << "  "
+              << timmd::client::format_bytes(static_cast<double>(blob.value("size", std::uint64_t{0})))
+              << (blob.value("derived", false) ? "  derived" : "") << "  " << (repos.empty() ? "-" : repos) << "\n";
+  }
+  std::cout << "cache " << timmd::client::format_bytes(static_cast<double>(result->value("bytes_before", std::uint64_t{0})))
+            << " -> " << timmd::client::format_bytes(static_cast<double>(result->value("bytes_after", std::uint64_t{0})))
+            << "; kept by pins: " << result->value("kept_pinned", 0) << ", in use by clients: "
+            << result->value("kept_leased", 0) << "\n";
+  return k_exit_ok;
+}
+
+int run_pin(const GlobalOptions& options, const std::string& op, const std::string& name, const std::string& revision) {
+  int status = k_exit_ok;
+  json params = {{"name", name}};
+  if (!revision.empty()) {
+    params["revision"] = revision;
+  }
+  const auto result = call_daemon(options, op, params, status);
+  if (!result) {
+    return status;
+  }
+  if (options.json_output) {
+    std::cout << result->dump(2) << "\n";
+    return k_exit_ok;
+  }
+  for (const auto& blob : (*result)["blobs"]) {
+    std::cout << blob.value("path", "") << "  " << blob.value("sha256", "") << "  pins: " << blob.value("pin_count", 0)
+              << "\n";
+  }
+  return k_exit_ok;
+}
+
 int run_list(const GlobalOptions& options) {
   int status = k_exit_ok;
   const auto result = call_daemon(options, "list", json::object(), status);
@@ -273,6 +324,21 @@ int main(int argc, char** argv) {
   timmd::client::add_filter_options(*export_command, export_options);
   export_command->add_option("-o,--output", export_options.output, "safetensors file to write")->required();
 
+  std::optional<std::uint64_t> gc_max_size;
+  bool gc_dry_run = false;
+  auto* gc = app.add_subcommand("gc", "evict least recently used blobs (derived ones first), never pinned or open "
+                                      "ones; without --max-size only unreferenced blobs go");
+  gc->add_option("--max-size", gc_max_size, "shrink the cache to at most this many bytes");
+  gc->add_flag("--dry-run", gc_dry_run, "list what would be evicted without removing anything");
+  std::string pin_name;
+  std::string pin_revision;
+  auto* pin = app.add_subcommand("pin", "keep a cached model's blobs out of garbage collection");
+  pin->add_option("name", pin_name, "timm model name or repository")->required();
+  pin->add_option("--revision", pin_revision, "branch, tag or commit (default: main)");
+  auto* unpin = app.add_subcommand("unpin", "undo one pin of a cached model");
+  unpin->add_option("name", pin_name, "timm model name or repository")->required();
+  unpin->add_option("--revision", pin_revision, "branch, tag or commit (default: main)");
+
   auto* list = app.add_subcommand("list", "list the cached repository snapshots");
   auto* status = app.add_subcommand("status", "show the daemon's state");
 
@@ -318,6 +384,12 @@ int main(int argc, char** argv) {
   }
   if (export_command->parsed()) {
     return timmd::client::run_export(export_options, options.socket, options.json_output);
+  }
+  if (gc->parsed()) {
+    return run_gc(options, gc_max_size, gc_dry_run);
+  }
+  if (pin->parsed() || unpin->parsed()) {
+    return run_pin(options, pin->parsed() ? "pin" : "unpin", pin_name, pin_revision);
   }
   if (list->parsed()) {
     return run_list(options);

@@ -173,6 +173,7 @@ proto::Result<void> apply_file(const std::filesystem::path& file, Config& config
                       reader.read("token", config.token), reader.read("token_file", config.token_file),
                       reader.read("offline", config.offline), reader.read("log_level", config.log_level), reader.read("registry_dir", config.registry_dir), reader.read("remap_dir", config.remap_dir),
                       reader.read_duration("open_revision_ttl_s", config.open_revision_ttl),
+                      reader.read("max_cache_bytes", config.max_cache_bytes),
                       reader.read("shutdown_grace_s", shutdown_grace),
                       reader.read_duration("client_idle_timeout_s", config.client_idle_timeout),
                       reader.read_duration("frame_timeout_s", config.frame_timeout),

@@ -49,6 +49,8 @@ struct Config {
   // `open` reuses a branch or tag's commit recorded less than this long ago instead of asking
   // the Hub, so that warm opens cost no network round trip; `pull` always asks.
   std::chrono::seconds open_revision_ttl{60};
+  // Target size of the cache for `gc` without --max-size; 0 means only unreferenced blobs go.
+  std::uint64_t max_cache_bytes = 0;
   std::chrono::seconds shutdown_grace{10};
   std::chrono::seconds client_idle_timeout{600};
   std::chrono::seconds frame_timeout{30};

@@ -72,7 +72,7 @@ public:
       : m_io(io), m_multi(io.get_executor()), m_hub(m_multi, hub_settings(config)),
         m_pulls(io.get_executor(), pool.get_executor(), config, index, layout, blobs, m_hub),
         m_opens(io.get_executor(), pool.get_executor(), m_pulls, index, layout, blobs, std::move(rules)),
-        m_context{config,   m_pulls,  m_opens,  m_leases, index, layout, pool.get_executor(),
+        m_context{config,  m_pulls,   m_opens, m_leases, index, layout, blobs, pool.get_executor(),
                   registry, aliases, std::move(listener)},
         m_acceptor(std::move(acceptor)), m_signals(io, SIGINT, SIGTERM, SIGHUP) {}
 

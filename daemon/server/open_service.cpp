@@ -17,6 +17,7 @@ using proto::Errc;
 
 // Prepared answers kept in memory; each is a tensor table of a few hundred entries.
 constexpr std::size_t k_max_answered = 256;
+constexpr auto k_touch_interval = std::chrono::seconds(60);
 
 } // namespace
 
@@ -77,6 +78,7 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request
     remember(key, answer.served);
   }
 
+  touch(answer.served->sha256);
   answer.fd = store::open_file(answer.served->path, O_RDONLY);
   if (!answer.fd) {
     const int error = errno;
@@ -107,6 +109,21 @@ asio::awaitable<OpenService::Prepared> OpenService::prepare_on_pool(ServeInputs 
     }
   };
   co_return co_await util::offload(m_blocking, std::move(run));
+}
+
+void OpenService::touch(const std::string& sha256) {
+  // Garbage collection needs the last use to the minute, not to the request.
+  const auto now = std::chrono::steady_clock::now();
+  auto& last = m_touched[sha256];
+  if (last != std::chrono::steady_clock::time_point{} && now - last < k_touch_interval) {
+    return;
+  }
+  last = now;
+  const auto unix_now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  if (auto touched = m_index.touch_blob(sha256, unix_now); !touched) {
+    spdlog::warn("cannot record the use of blob {}: {}", sha256, touched.error().message);
+  }
 }
 
 void OpenService::remember(const std::string& key, std::shared_ptr<const ServedCheckpoint> served) {

@@ -18,6 +18,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <chrono>
 #include <deque>
 #include <map>
 #include <memory>
@@ -58,6 +59,8 @@ private:
   boost::asio::awaitable<Prepared> prepare(ServeInputs inputs, std::string key);
   boost::asio::awaitable<Prepared> prepare_on_pool(ServeInputs inputs, std::string key);
   void remember(const std::string& key, std::shared_ptr<const ServedCheckpoint> served);
+  // Records the blob's last use in the index, at most once a minute per blob.
+  void touch(const std::string& sha256);
 
   boost::asio::any_io_executor m_blocking;
   PullService& m_pulls;
@@ -68,6 +71,7 @@ private:
   SingleFlight<Prepared> m_preparing;
   std::map<std::string, std::shared_ptr<const ServedCheckpoint>> m_answered;
   std::deque<std::string> m_answered_order; // oldest first, for eviction
+  std::map<std::string, std::chrono::steady_clock::time_point> m_touched;
 };
 
 } // namespace timmd::server

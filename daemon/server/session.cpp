@@ -1,6 +1,7 @@
 #include "daemon/server/session.hpp"
 
 #include "daemon/server/cached_pretrained_cfg.hpp"
+#include "daemon/server/garbage_collector.hpp"
 #include "daemon/server/pull_target.hpp"
 #include "daemon/server/registry_reload.hpp"
 #include "daemon/server/repo_name.hpp"
@@ -188,11 +189,15 @@ asio::awaitable<bool> Session::handle(const json& request) {
     result = json_result(handle_status());
   } else if (op == "release") {
     result = handle_release(request);
+  } else if (op == "gc") {
+    result = handle_gc(request);
+  } else if (op == "pin" || op == "unpin") {
+    result = handle_pin(request, op == "pin" ? 1 : -1);
   } else {
     result = proto::make_error(Errc::invalid_request,
                                "unknown operation '" + op +
-                                   "'; this daemon supports hello, resolve, pull, open, release, list, reload and "
-                                   "status",
+                                   "'; this daemon supports hello, resolve, pull, open, release, list, gc, pin, unpin, "
+                                   "reload and status",
                                {{"op", op}});
   }
 
@@ -567,6 +572,81 @@ proto::Result<json> Session::handle_release(const json& request) {
   }
   m_leases.erase(found);
   return json_result({{"released", lease}});
+}
+
+proto::Result<json> Session::handle_gc(const json& request) {
+  GcRequest gc;
+  if (request.contains("max_bytes") && !request["max_bytes"].is_null()) {
+    if (!request["max_bytes"].is_number_unsigned()) {
+      return proto::make_error(Errc::invalid_request, "'max_bytes' must be a non-negative integer", {{"field", "max_bytes"}});
+    }
+    gc.max_bytes = request["max_bytes"].get<std::uint64_t>();
+  } else if (m_context.config.max_cache_bytes > 0) {
+    gc.max_bytes = m_context.config.max_cache_bytes;
+  }
+  if (request.contains("dry_run")) {
+    if (!request["dry_run"].is_boolean()) {
+      return proto::make_error(Errc::invalid_request, "'dry_run' must be true or false", {{"field", "dry_run"}});
+    }
+    gc.dry_run = request["dry_run"].get<bool>();
+  }
+  // NOTE: evictions run on the I/O thread so that no open can lease a blob being removed; each
+  // is one SQLite delete and one unlink.
+  auto report = collect_garbage(gc, m_context.index, m_context.blobs, m_context.leases);
+  if (!report) {
+    return report.error();
+  }
+  spdlog::info("gc for pid {}{}: {} blobs, {} bytes {}; {} kept by pins, {} by leases", m_peer.pid,
+               gc.dry_run ? " (dry run)" : "", report->evicted.size(), report->bytes_before - report->bytes_after,
+               gc.dry_run ? "would be freed" : "freed", report->kept_pinned, report->kept_leased);
+  auto answer = report->to_json();
+  answer["dry_run"] = gc.dry_run;
+  return json_result(std::move(answer));
+}
+
+proto::Result<json> Session::handle_pin(const json& request, std::int64_t delta) {
+  const char* op = delta > 0 ? "pin" : "unpin";
+  if (!request.contains("name") || !request["name"].is_string()) {
+    return missing_field(op, "name", "string");
+  }
+  const auto registry = m_context.registry.current();
+  auto target = resolve_pull_target(request["name"].get<std::string>(), *registry, m_context.aliases, true);
+  if (!target) {
+    return target.error();
+  }
+  auto pull = pull_request_for(*target, request);
+  if (!pull) {
+    return pull.error();
+  }
+  std::string commit = pull->revision;
+  if (auto ref = m_context.index.find_ref(pull->repo, pull->revision); ref && *ref) {
+    commit = (*ref)->commit;
+  }
+  auto files = m_context.index.files_at(pull->repo, commit);
+  if (!files) {
+    return files.error();
+  }
+  json pinned = json::array();
+  if (*files) {
+    for (const auto& file : **files) {
+      if (file.blob_sha256.empty()) {
+        continue;
+      }
+      auto count = m_context.index.add_pins(file.blob_sha256, delta);
+      if (!count) {
+        return count.error();
+      }
+      pinned.push_back({{"path", file.path}, {"sha256", file.blob_sha256}, {"pin_count", *count}});
+    }
+  }
+  if (pinned.empty()) {
+    return proto::make_error(Errc::not_found,
+                             "nothing of " + pull->repo + "@" + pull->revision + " is cached; pull it first",
+                             {{"repo", pull->repo}, {"revision", pull->revision}});
+  }
+  spdlog::info("{} of {}@{} ({}) for pid {}: {} blobs", op, pull->repo, pull->revision, commit, m_peer.pid,
+               pinned.size());
+  return json_result({{"repo", pull->repo}, {"revision", pull->revision}, {"commit", commit}, {"blobs", pinned}});
 }
 
 asio::awaitable<proto::Result<OpenAnswer>> Session::run_open(OpenRequest open, std::shared_ptr<PullProgress> progress) {

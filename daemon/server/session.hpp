@@ -11,6 +11,7 @@
 #include "daemon/server/unix_listener.hpp"
 #include "daemon/registry/reloadable_registry.hpp"
 #include "daemon/registry/user_aliases.hpp"
+#include "daemon/store/blob_store.hpp"
 #include "daemon/store/cache_layout.hpp"
 #include "daemon/store/index.hpp"
 
@@ -38,6 +39,7 @@ struct ServerContext {
   LeaseTable& leases;
   store::Index& index;
   const store::CacheLayout& layout;
+  const store::BlobStore& blobs;
   boost::asio::any_io_executor blocking; // worker pool for file reads and registry loads
   registry::ReloadableRegistry& registry;
   const registry::UserAliases& aliases;
@@ -73,6 +75,9 @@ private:
   boost::asio::awaitable<bool> handle_pull(const nlohmann::json& id, const nlohmann::json& request);
   boost::asio::awaitable<bool> handle_open(const nlohmann::json& id, const nlohmann::json& request);
   proto::Result<nlohmann::json> handle_release(const nlohmann::json& request);
+  proto::Result<nlohmann::json> handle_gc(const nlohmann::json& request);
+  // `pin` (delta 1) and `unpin` (delta -1) of the cached blobs of a name's snapshot.
+  proto::Result<nlohmann::json> handle_pin(const nlohmann::json& request, std::int64_t delta);
   // The pull a `pull` or `open` request asks for: the target's repository, the revision of the
   // name or the request (not both), `all`.
   proto::Result<PullRequest> pull_request_for(const PullTarget& target, const nlohmann::json& request) const;

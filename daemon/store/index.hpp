@@ -70,6 +70,14 @@ struct DerivedRecord {
   std::int64_t created = 0;
 };
 
+// A blob with what keeps it: the repositories whose files name it (for a derived blob, those of
+// its source) and whether it is a remap output.
+struct BlobUsage {
+  BlobRecord blob;
+  bool derived = false;
+  std::vector<std::string> repos;
+};
+
 class Index {
 public:
   // Opens or creates the database, sets WAL mode and busy timeout, and migrates the schema to
@@ -110,8 +118,16 @@ public:
                                     std::string_view path, std::string_view blob_sha256);
   proto::Result<std::vector<SnapshotSummary>> list_snapshots();
 
-  // Derived blobs. REQUIRES for record_derived: both blob rows exist (`invalid_request`
-  // otherwise). find_derived returns nullopt when nothing was recorded for the pair.
+  // Every blob, least recently used first, with its repositories.
+  proto::Result<std::vector<BlobUsage>> blob_usage();
+  // Adds `delta` to the pin count (never below 0) and returns the new count; `not_found` when
+  // the blob has no row.
+  proto::Result<std::int64_t> add_pins(std::string_view sha256, std::int64_t delta);
+
+  // Derived blobs. REQUIRES for record_derived: the derived blob's row exists
+  // (`invalid_request` otherwise); the source's may have been evicted since. find_derived
+  // returns nullopt when nothing was recorded for the pair. Deleting the derived blob's row
+  // deletes its mapping.
   proto::Result<void> record_derived(const DerivedRecord& derived);
   proto::Result<std::optional<DerivedRecord>> find_derived(std::string_view source_sha256,
                                                            std::string_view filter_sha256);

@@ -20,7 +20,7 @@ proto::Result<void> Index::record_derived(const DerivedRecord& derived) {
     if (ran.error().message.find("FOREIGN KEY") != std::string::npos) {
       return proto::make_error(proto::Errc::invalid_request,
                                "record the derived blob " + derived.derived_sha256 + " of " + derived.source_sha256 +
-                                   ": both blobs must be recorded first");
+                                   ": the derived blob must be recorded first");
     }
     return ran.error();
   }

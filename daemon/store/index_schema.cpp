@@ -73,10 +73,11 @@ CREATE TABLE downloads (
 ) WITHOUT ROWID;
 )sql",
   // Remapped checkpoints: a derived blob is keyed by its source blob and the hash of the filter
-  // and rule set that produced it. Deleting either blob row deletes the mapping.
+  // and rule set that produced it. The source may be evicted while the derived blob stays (a
+  // client may hold only the latter), so only the derived blob's row owns the mapping.
   R"sql(
 CREATE TABLE derived (
-  source_sha256  TEXT NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
+  source_sha256  TEXT NOT NULL,
   filter_sha256  TEXT NOT NULL,
   derived_sha256 TEXT NOT NULL REFERENCES blobs (sha256) ON DELETE CASCADE,
   created        INTEGER NOT NULL,
