@@ -35,7 +35,7 @@ struct OpenCommand {
 // --manifest and --revision to `command`.
 void add_filter_options(CLI::App& command, OpenCommand& options);
 
-// Prints the served tensor table (or the whole answer as JSON); returns the exit status.
+// Prints the served tensor table (or the whole result as JSON); returns the exit status.
 int run_open(const OpenCommand& command, const std::string& socket, bool json_output);
 
 // Writes the served tensors to command.output as safetensors; returns the exit status.

@@ -53,7 +53,7 @@ public:
   const std::vector<TensorView>& tensors() const noexcept { return m_tensors; }
   // nullptr when there is no tensor of that name.
   const TensorView* find(const std::string& name) const;
-  // The daemon's answer without the tensor table: name, repo, commit, pretrained_cfg, strict,
+  // The daemon's result without the tensor table: name, repo, commit, pretrained_cfg, strict,
   // missing_keys, unexpected_keys, notes, served blob.
   const nlohmann::json& info() const noexcept { return m_info; }
 
@@ -72,10 +72,10 @@ private:
 class Client {
 public:
   // Connects as DESIGN.md describes: `socket` if given, else $TIMMD_SOCKET, the system socket,
-  // then the per-user one, starting a per-user daemon when none answers.
+  // then the per-user one, starting a per-user daemon when none accepts the connection.
   static proto::Result<Client> connect(std::optional<std::filesystem::path> socket = std::nullopt);
 
-  // Downloads what the cache lacks; returns the daemon's `pull` answer.
+  // Downloads what the cache lacks; returns the daemon's `pull` result.
   proto::Result<nlohmann::json> pull(const std::string& name, const std::string& revision = "",
                                      const ProgressCallback& progress = {});
 

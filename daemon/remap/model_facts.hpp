@@ -1,5 +1,5 @@
-// What the remapper knows of the model a checkpoint belongs to, taken from the repository's
-// config.json (timm writes it beside the weights) and, where it is silent, from the registry.
+// Facts about the model a checkpoint belongs to, taken from the repository's config.json (timm
+// writes it beside the weights) and, where that file is silent, from the registry.
 #pragma once
 
 #include "daemon/remap/filter_spec.hpp"

@@ -1,7 +1,7 @@
-// Turns a checkpoint's state dict into the one timm's load_pretrained would hand to the model:
-// the family's rule file first (layout conversion, resizes), then timm's generic steps (first
-// conv adapted to in_chans, classifier dropped for another num_classes), then the client's
-// selection and dtype, checked against its manifest.
+// Turns a checkpoint's state dict into the one timm's load_pretrained would hand to the model.
+// The family's rule file runs first (layout conversion, resizes). Then come timm's generic steps
+// (first conv adapted to in_chans, classifier dropped for another num_classes), and last the
+// client's selection and dtype, checked against its manifest.
 #pragma once
 
 #include "daemon/remap/filter_spec.hpp"
@@ -38,14 +38,14 @@ struct RemapResult {
   // pretrained)".
   std::vector<std::string> notes;
 
-  // True when no tensor holds computed bytes.
+  // True when no tensor contains computed bytes.
   bool only_source_bytes() const;
 };
 
-// Runs the whole remap. Fails with invalid_request when the filter cannot be applied (an
-// in_chans the first conv cannot take, a manifest whose shapes the result does not meet,
-// naming each mismatched key), invalid_checkpoint when a tensor a step needs is malformed, and
-// invalid_request naming the rule file and step when a rule does not fit the checkpoint.
+// Runs the whole remap. Fails with invalid_request when the filter cannot be applied: a manifest
+// whose shapes the result does not meet (naming each mismatched key), or a rule that does not
+// fit the checkpoint (naming the rule file and step). Fails with invalid_checkpoint when a tensor
+// a step needs is malformed or a first conv that pretrained_cfg names is missing.
 proto::Result<RemapResult> remap_state_dict(const RemapInput& input);
 
 } // namespace timmd::remap

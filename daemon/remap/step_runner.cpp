@@ -13,8 +13,8 @@ namespace {
 using tensors::AlignedBuffer;
 
 // Largest grid a position embedding is resized to (4096 patches on a side) and largest window
-// of a relative position table; both far beyond any timm model, they bound what a request can
-// make the daemon allocate.
+// of a relative position table. Both are far beyond any timm model, so they only bound what a
+// request can make the daemon allocate.
 constexpr std::uint64_t k_max_grid_tokens = 4096ULL * 4096ULL;
 constexpr std::uint64_t k_max_window = 1024;
 // A tensor a rule creates from nothing is a bias or a token: small.
@@ -367,8 +367,8 @@ proto::Result<void> run_resize_pos_embed(RemapState& state, const Step& step) {
                                                       format_shape(tensor->shape));
   }
   // A model built with no_embed_class (DINOv2 with registers) keeps its class and register
-  // tokens out of the position table; when only the whole table is a square grid, that is
-  // the layout, whatever the model arguments say.
+  // tokens out of the position table. When only the whole table is a square grid, that is
+  // the layout, whatever the model arguments claim.
   if (!exact_sqrt(tokens - prefix) && exact_sqrt(tokens) && !(filter.manifest && filter.manifest->num_prefix_tokens)) {
     prefix = 0;
   }

@@ -1,6 +1,6 @@
 // Evicting blobs to keep the cache within a size: least recently used first, derived blobs
 // (which can be made again without a download) before downloaded ones, never a pinned blob or
-// one a client holds open.
+// one a client has open.
 //
 // Thread safety: I/O thread only; it reads the lease table, which lives there.
 #pragma once

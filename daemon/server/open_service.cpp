@@ -15,7 +15,7 @@ namespace {
 
 using proto::Errc;
 
-// Prepared answers kept in memory; each is a tensor table of a few hundred entries.
+// Prepared results kept in memory; each is a tensor table of a few hundred entries.
 constexpr std::size_t k_max_answered = 256;
 constexpr auto k_touch_interval = std::chrono::seconds(60);
 

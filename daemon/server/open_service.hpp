@@ -1,8 +1,8 @@
 // The `open` operation: pull what is missing, remap the weights for the client's filter, and
 // hand back the tensor table with a read-only descriptor of the blob it points into.
 //
-// Identical opens share one preparation (single flight) and later ones are answered from
-// memory; a derived blob is materialised once per (weights, filter, rules) and found in the
+// Identical opens share one preparation (single flight), and later ones reuse its result from
+// memory. A derived blob is materialised once per (weights, filter, rules) and found in the
 // index after a restart.
 //
 // Thread safety: use on the I/O executor thread only; remapping runs on the worker pool.
@@ -36,7 +36,7 @@ struct OpenRequest {
 struct OpenAnswer {
   PullResult pull;
   std::shared_ptr<const ServedCheckpoint> served;
-  bool memory_hit = false; // answered from an earlier identical open
+  bool memory_hit = false; // the result of an earlier identical open, kept in memory
   store::UniqueFd fd;      // read-only, on the served blob
 };
 
@@ -49,7 +49,7 @@ public:
 
   boost::asio::awaitable<proto::Result<OpenAnswer>> open(OpenRequest request, std::shared_ptr<PullProgress> progress);
 
-  // Replaces the rule set (reload); opens already answered keep their results, new ones use it.
+  // Replaces the rule set (reload); results already prepared stay in memory, new ones use it.
   void set_rules(std::shared_ptr<const remap::RuleSet> rules);
   std::shared_ptr<const remap::RuleSet> rules() const { return m_rules; }
 

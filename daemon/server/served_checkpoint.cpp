@@ -20,7 +20,7 @@ using nlohmann::json;
 using proto::Errc;
 
 // Metadata keys of a derived safetensors file: the remap's key order and summary, so that a
-// later hit serves the same answer without recomputing.
+// later hit serves the same result without recomputing.
 constexpr const char* k_order_key = "timmd.order";
 constexpr const char* k_summary_key = "timmd.summary";
 
@@ -79,8 +79,8 @@ json summary_of(const ServedCheckpoint& served) {
           {"source_format", served.source_format}};
 }
 
-// The table of a derived blob in the order recorded in its metadata; nullopt when the file is
-// not one timmd wrote (the caller then materialises it again).
+// Reads the table of a derived blob in the order recorded in its metadata. Returns nullopt when
+// the file is not one timmd wrote, so that the caller materialises it again.
 std::optional<ServedCheckpoint> read_derived(const std::filesystem::path& path, const std::string& sha256) {
   auto checkpoint = tensors::open_checkpoint(path);
   if (!checkpoint || checkpoint->format != tensors::Format::safetensors ||
