@@ -344,3 +344,56 @@ TEST_CASE("split and concat move rows and keep first-dimension slices in the sou
 
 } // namespace
 } // namespace timmd::remap
+
+namespace timmd::remap {
+namespace {
+
+TEST_CASE("DeiT distilled: class and distillation tokens are two prefix rows kept through a resize") {
+  const std::uint64_t d = 2;
+  const MemoryCheckpoint checkpoint({{"cls_token", {1, 1, d}, 0},
+                                     {"dist_token", {1, 1, d}, 0},
+                                     {"pos_embed", {1, 2 + 3 * 3, d}, 100},
+                                     {"patch_embed.proj.weight", {d, 3, 16, 16}, 0},
+                                     {"head.weight", {4, d}, 0},
+                                     {"head_dist.weight", {4, d}, 0}});
+  auto model = facts("deit_base_distilled_patch16_224", "patch_embed.proj", "head", 4);
+  model.classifier = {"head", "head_dist"};
+  const auto result = run(checkpoint, model, filter({{"img_size", 64}, {"num_classes", 2}}));
+  CHECK_FALSE(names(result).contains("head.weight"));
+  CHECK_FALSE(names(result).contains("head_dist.weight"));
+  const auto& pos = get(result, "pos_embed");
+  REQUIRE(pos.shape == Shape{1, 2 + 4 * 4, d});
+  auto expected = resample_abs_pos_embed(iota((2 + 9) * d, 100), d, 2, 3, 3, 4, 4, Interpolation::bicubic, true);
+  REQUIRE(expected.has_value());
+  CHECK(test::values_of(checkpoint, pos) == *expected);
+}
+
+TEST_CASE("ViT with no_embed_class in model_args resizes the whole table as grid rows") {
+  const std::uint64_t d = 2;
+  const MemoryCheckpoint checkpoint({{"cls_token", {1, 1, d}, 0},
+                                     {"pos_embed", {1, 4 * 4, d}, 100},
+                                     {"patch_embed.proj.weight", {d, 3, 16, 16}, 0}});
+  auto model = facts("vit_medium_patch16_gap_256", "patch_embed.proj", "head", 0);
+  model.model_args = {{"no_embed_class", true}};
+  const auto result = run(checkpoint, model, filter({{"img_size", 96}}));
+  auto expected = resample_abs_pos_embed(iota(16 * d, 100), d, 0, 4, 4, 6, 6, Interpolation::bicubic, true);
+  REQUIRE(expected.has_value());
+  CHECK(test::values_of(checkpoint, get(result, "pos_embed")) == *expected);
+}
+
+TEST_CASE("Swin V2: the Microsoft layout gets timm's downsample indices and head, buffers dropped") {
+  const MemoryCheckpoint checkpoint({{"layers.0.blocks.0.attn.relative_coords_table", {1, 13, 13, 2}, 0},
+                                     {"layers.0.blocks.0.attn.relative_position_index", {49, 49}, 0},
+                                     {"layers.0.blocks.0.attn.cpb_mlp.0.weight", {8, 2}, 0},
+                                     {"layers.0.downsample.reduction.weight", {8, 16}, 0},
+                                     {"head.weight", {3, 8}, 0},
+                                     {"head.bias", {3}, 0}});
+  const auto result = run(checkpoint, facts("swinv2_tiny_window8_256", "patch_embed.proj", "head.fc", 3), filter({}));
+  CHECK(names(result) == std::set<std::string>{"layers.0.blocks.0.attn.cpb_mlp.0.weight",
+                                               "layers.1.downsample.reduction.weight", "head.fc.weight",
+                                               "head.fc.bias"});
+  CHECK(result.only_source_bytes());
+}
+
+} // namespace
+} // namespace timmd::remap
