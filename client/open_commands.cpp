@@ -34,6 +34,9 @@ std::optional<json> size_option(const std::string& text) {
   if (text.empty()) {
     return json();
   }
+  if (text.find('-') != std::string::npos) {
+    return std::nullopt; // stoull would wrap "-5" around to a huge number
+  }
   try {
     const auto comma = text.find(',');
     std::size_t used = 0;
@@ -145,11 +148,13 @@ void print_summary(const json& info, std::size_t tensors, std::ostream& out) {
   for (const auto* key : {"missing_keys", "unexpected_keys"}) {
     const auto keys = info.value(key, std::vector<std::string>{});
     if (!keys.empty()) {
+      // A long list is cut: --json prints all of it.
+      constexpr std::size_t k_listed = 10;
       out << (std::string(key) == "missing_keys" ? "missing   " : "unexpected") << " " << keys.size() << ":";
-      for (const auto& k : keys) {
-        out << " " << k;
+      for (std::size_t i = 0; i < keys.size() && i < k_listed; ++i) {
+        out << " " << keys[i];
       }
-      out << "\n";
+      out << (keys.size() > k_listed ? " ... (see --json)" : "") << "\n";
     }
   }
 }
@@ -197,6 +202,20 @@ int run_open(const OpenCommand& command, const std::string& socket, bool json_ou
 }
 
 int run_export(const OpenCommand& command, const std::string& socket, bool json_output) {
+  const std::filesystem::path output(command.output);
+  const auto parent = output.has_parent_path() ? output.parent_path() : std::filesystem::path(".");
+  std::error_code ec;
+  if (output.filename().empty() || std::filesystem::is_directory(output, ec)) {
+    std::cerr << "timmctl: -o " << command.output << " is a directory; give a file name such as "
+              << (output / "model.safetensors").string() << "\n";
+    return k_exit_usage;
+  }
+  if (!std::filesystem::is_directory(parent, ec)) {
+    std::cerr << "timmctl: the directory " << parent.string() << " of -o " << command.output
+              << " does not exist; create it first\n";
+    return k_exit_usage;
+  }
+
   int status = k_exit_ok;
   auto opened = open_mapped(command, socket, json_output, status);
   if (!opened) {

@@ -15,7 +15,7 @@ namespace timmd::client {
 
 struct FilterOptions {
   std::optional<std::int64_t> num_classes;
-  std::optional<std::uint64_t> in_chans;
+  std::optional<std::int64_t> in_chans; // signed, so that -3 reaches the daemon as -3
   std::string img_size;    // "H" or "H,W"
   std::string window_size; // "W" or "H,W"
   std::string dtype;

@@ -299,8 +299,8 @@ int main(int argc, char** argv) {
   resolve->add_flag("--remote", remote,
                     "ask the Hub for the revision's current commit and file list (without it, no Hub request is made)");
 
-  auto* reload = app.add_subcommand("reload", "reload the model registry files, as SIGHUP does; on an error the "
-                                              "daemon keeps its previous registry");
+  auto* reload = app.add_subcommand("reload", "reload the model registry and the remap rule files, as SIGHUP does; "
+                                              "on an error the daemon keeps what it had");
 
   std::string checkpoint_file;
   auto* inspect = app.add_subcommand("inspect", "read a local checkpoint file and list its tensors (no daemon needed)");

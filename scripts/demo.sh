@@ -10,9 +10,10 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 if [[ $(id -u) -eq 0 && ${TIMMD_SKIP_DEPS:-0} != 1 ]]; then
+  echo "== installing the Debian packages the build needs (packaging/install-deps.sh)"
   "$root/packaging/install-deps.sh" >/dev/null
 fi
-echo "== building timmd, timmctl and the test Hub into build/release (about 10 minutes on 2 cores the first time)"
+echo "== building timmd, timmctl and the test Hub into build/release (about 20 minutes on 2 cores the first time)"
 "$root/scripts/build.sh" release timmd timmctl timmd-testhub
 
 bin="$root/build/release"

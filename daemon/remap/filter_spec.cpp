@@ -200,7 +200,8 @@ proto::Result<FilterSpec> FilterSpec::from_json(const json& json) {
     } else if (key == "dtype") {
       auto dtype = value.is_string() ? parse_float_dtype(value.get<std::string>()) : std::nullopt;
       if (!dtype) {
-        return field_error(key, "must be \"f32\", \"f16\" or \"bf16\", not " + value.dump());
+        return field_error(key, "must be \"f32\", \"f16\" or \"bf16\" (or float32, float16, bfloat16), not " +
+                                    value.dump());
       }
       spec.dtype = dtype;
     } else if (key == "include" || key == "exclude") {

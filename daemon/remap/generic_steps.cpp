@@ -134,11 +134,12 @@ proto::Result<void> adapt_classifier(RemapState& state) {
   }
   const std::int64_t pretrained = model.num_classes.value_or(1000);
   if (wanted && *wanted != pretrained) {
+    const std::string source = filter.num_classes ? " classes requested, " : " classes in the manifest, ";
     for (const auto& name : model.classifier) {
       const auto removed = std::erase_if(state.tensors(), [&](auto& t) { return t.name == name + ".weight" || t.name == name + ".bias"; });
       if (removed > 0) {
-        state.result.notes.push_back("dropped classifier " + name + " (" + std::to_string(*wanted) +
-                                     " classes requested, " + std::to_string(pretrained) + " pretrained)");
+        state.result.notes.push_back("dropped classifier " + name + " (" + std::to_string(*wanted) + source +
+                                     std::to_string(pretrained) + " pretrained)");
       }
     }
     state.result.strict = false;
@@ -175,12 +176,18 @@ proto::Result<void> adapt_classifier(RemapState& state) {
 
 proto::Result<void> apply_selection_and_dtype(RemapState& state) {
   const auto& filter = state.input.filter;
-  std::erase_if(state.tensors(), [&](const TensorValue& t) {
+  const auto removed = std::erase_if(state.tensors(), [&](const TensorValue& t) {
     return (!filter.include.empty() && !matches_any(filter.include, t.name)) || matches_any(filter.exclude, t.name);
   });
+  if (removed > 0) {
+    // The model still has the tensors left out, so load_state_dict must not be strict.
+    state.result.strict = false;
+    state.result.notes.push_back("left out " + std::to_string(removed) + " tensors by include/exclude");
+  }
   if (!filter.dtype) {
     return {};
   }
+  std::size_t cast = 0;
   for (auto& tensor : state.tensors()) {
     if (!is_floating(tensor.dtype) || tensor.dtype == *filter.dtype) {
       continue;
@@ -189,11 +196,16 @@ proto::Result<void> apply_selection_and_dtype(RemapState& state) {
     if (!data) {
       return data.error();
     }
-    auto cast = cast_floats(tensor.dtype, *filter.dtype, (*data)->bytes(), tensor.name);
-    if (!cast) {
-      return cast.error();
+    auto converted = cast_floats(tensor.dtype, *filter.dtype, (*data)->bytes(), tensor.name);
+    if (!converted) {
+      return converted.error();
     }
-    tensor = make_computed(tensor.name, *filter.dtype, tensor.shape, std::move(*cast));
+    tensor = make_computed(tensor.name, *filter.dtype, tensor.shape, std::move(*converted));
+    ++cast;
+  }
+  if (cast > 0) {
+    state.result.notes.push_back("cast " + std::to_string(cast) + " floating tensors to " +
+                                 std::string(tensors::safetensors_name(*filter.dtype)));
   }
   return {};
 }
@@ -201,7 +213,15 @@ proto::Result<void> apply_selection_and_dtype(RemapState& state) {
 proto::Result<void> order_and_check_manifest(RemapState& state) {
   const auto& filter = state.input.filter;
   if (state.tensors().empty()) {
-    return proto::make_error(Errc::invalid_request, "the filter leaves no tensors; check the include and exclude globs");
+    std::string globs;
+    for (const auto& glob : filter.include) {
+      globs += (globs.empty() ? "" : ", ") + std::string("include ") + glob;
+    }
+    for (const auto& glob : filter.exclude) {
+      globs += (globs.empty() ? "" : ", ") + std::string("exclude ") + glob;
+    }
+    return proto::make_error(Errc::invalid_request,
+                             "the filter leaves no tensors (" + globs + "); tensor names look like 'blocks.0.attn.qkv.weight'");
   }
   if (!filter.manifest) {
     return {};

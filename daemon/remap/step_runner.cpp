@@ -403,9 +403,14 @@ proto::Result<void> run_resize_pos_embed(RemapState& state, const Step& step) {
     return {};
   }
   if ((*grid)[0] == 0 || (*grid)[1] == 0 || (*grid)[0] * (*grid)[1] > k_max_grid_tokens) {
-    return RemapState::step_error(step, step.key, "the target grid " + std::to_string((*grid)[0]) + "x" +
-                                                      std::to_string((*grid)[1]) +
-                                                      " is empty or larger than 4096x4096 patches; check img_size");
+    const auto* patch = state.find(step.patch_key);
+    const std::string patch_size = patch != nullptr && patch->shape.size() == 4
+                                       ? std::to_string(patch->shape[2]) + "x" + std::to_string(patch->shape[3])
+                                       : std::string("?");
+    return RemapState::step_error(step, step.key, "img_size gives a grid of " + std::to_string((*grid)[0]) + "x" +
+                                                      std::to_string((*grid)[1]) + " patches of " + patch_size +
+                                                      " pixels; use an img_size from one patch up to 4096 patches "
+                                                      "on a side");
   }
 
   auto values = state.floats(*tensor);
@@ -422,8 +427,8 @@ proto::Result<void> run_resize_pos_embed(RemapState& state, const Step& step) {
     return value.error();
   }
   state.result.notes.push_back("resized " + step.key + " from a " + std::to_string(*side) + "x" + std::to_string(*side) +
-                               " to a " + std::to_string((*grid)[0]) + "x" + std::to_string((*grid)[1]) + " grid (" +
-                               std::to_string(prefix) + " prefix tokens kept)");
+                               " to a " + std::to_string((*grid)[0]) + "x" + std::to_string((*grid)[1]) + " grid (prefix rows kept: " +
+                               std::to_string(prefix) + ")");
   *tensor = std::move(*value);
   return {};
 }
