@@ -397,3 +397,23 @@ TEST_CASE("Swin V2: the Microsoft layout gets timm's downsample indices and head
 
 } // namespace
 } // namespace timmd::remap
+
+namespace timmd::remap {
+namespace {
+
+TEST_CASE("ConvNeXt from an OpenCLIP tower: the trunk is kept, the projection becomes the classifier") {
+  const MemoryCheckpoint checkpoint({{"visual.trunk.stem.0.weight", {4, 3, 4, 4}, 0},
+                                     {"visual.trunk.stages.0.blocks.0.conv_dw.weight", {4, 1, 7, 7}, 100},
+                                     {"visual.trunk.head.norm.weight", {4}, 200},
+                                     {"visual.head.proj.weight", {6, 4}, 300},
+                                     {"text.token_embedding.weight", {10, 6}, 400},
+                                     {"logit_scale", {}, 0}});
+  const auto result = run(checkpoint, facts("convnext_base", "stem.0", "head.fc", 6), filter({}));
+  CHECK(names(result) == std::set<std::string>{"stem.0.weight", "stages.0.blocks.0.conv_dw.weight", "head.norm.weight",
+                                               "head.fc.weight", "head.fc.bias"});
+  CHECK(test::values_of(checkpoint, get(result, "head.fc.weight")) == iota(24, 300));
+  CHECK(test::values_of(checkpoint, get(result, "head.fc.bias")) == std::vector<float>(6, 0.0F));
+}
+
+} // namespace
+} // namespace timmd::remap
