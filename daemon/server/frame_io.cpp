@@ -15,6 +15,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include <sys/socket.h>
@@ -38,6 +39,17 @@ asio::awaitable<ReadStatus> read_exactly(UnixSocket& socket, Buffer buffer, std:
   }
   const auto [ec, bytes] = std::get<0>(outcome);
   co_return ec ? ReadStatus::closed : ReadStatus::ok;
+}
+
+// The frame of a response, or nullopt after logging why it cannot be sent (a result over the
+// frame limit).
+std::optional<std::string> encode_response(const nlohmann::json& message) {
+  auto frame = proto::encode_frame(message);
+  if (!frame) {
+    spdlog::error("cannot encode a response frame: {}", frame.error().message);
+    return std::nullopt;
+  }
+  return std::move(*frame);
 }
 
 } // namespace
@@ -75,9 +87,8 @@ asio::awaitable<ReadResult> read_frame(UnixSocket& socket, std::chrono::seconds 
 }
 
 asio::awaitable<bool> write_frame(UnixSocket& socket, const nlohmann::json& message, std::chrono::seconds timeout) {
-  auto frame = proto::encode_frame(message);
+  auto frame = encode_response(message);
   if (!frame) {
-    spdlog::error("cannot encode a response frame: {}", frame.error().message);
     co_return false;
   }
 
@@ -93,9 +104,8 @@ asio::awaitable<bool> write_frame(UnixSocket& socket, const nlohmann::json& mess
 
 asio::awaitable<bool> write_frame_with_fd(UnixSocket& socket, const nlohmann::json& message, int fd,
                                           std::chrono::seconds timeout) {
-  auto frame = proto::encode_frame(message);
+  auto frame = encode_response(message);
   if (!frame) {
-    spdlog::error("cannot encode a response frame: {}", frame.error().message);
     co_return false;
   }
 
