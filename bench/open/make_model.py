@@ -84,7 +84,7 @@ def write_safetensors(path, state):
 
 
 def config_json(variant):
-    """Return the repository's config.json in the layout timm's push_to_hub writes."""
+    """Return the repository's config.json, laid out like tests/data/timm/demo-repo's."""
     spec = VARIANTS[variant]
     return {
         "architecture": spec["architecture"],

@@ -5,12 +5,12 @@ local Hub (untimed), so the derived blob is never in the cache. Then, on the cac
 system and with the pulled weights blob in the page cache, it times:
 
 * `cat BLOB > /dev/null`, which shows that the blob is in the page cache;
-* `cp BLOB COPY`, the issue's baseline;
+* `cp BLOB COPY`, the baseline the 1.5x target is stated against;
 * `cp BLOB COPY && sync COPY`, the same with an fsync, as the daemon fsyncs the derived blob
   before publishing it;
 * the first open with the filter, timed by bench_open_latency (client side), and the daemon's
   own "done in X ms" log line for it;
-* 50 more opens with the same filter, now answered from memory.
+* 50 more opens with the same filter, which the daemon serves from memory (`prepared: memory`).
 
 Each copy is timed --copies times and removed in between, and the run keeps the median. A
 global `sync` runs before each timed step so that write-back of the previous step does not
@@ -54,7 +54,7 @@ def wait_for_socket(timmctl, socket, daemon, log_path):
         if status.returncode == 0:
             return
         time.sleep(0.05)
-    raise RuntimeError(f"timmd did not answer on {socket} within 10 s; see {log_path}")
+    raise RuntimeError(f"timmd did not accept a status request on {socket} within 10 s; see {log_path}")
 
 
 def largest_blob(cache):

@@ -20,10 +20,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <barrier>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <optional>
@@ -145,7 +143,6 @@ void record_error(ThreadResult& result, const std::string& message) {
   }
 }
 
-// One timed open. Returns nullopt after recording the error.
 // One timed open, counted from `scheduled` when that is earlier than now. Returns nullopt after
 // recording the error.
 std::optional<Sample> open_once(const Options& options, std::optional<Client>& reused, ThreadResult& result,

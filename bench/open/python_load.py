@@ -1,9 +1,9 @@
 """Time the in-process alternatives to a timmd `open` of the same weights.
 
-* torch.load('pytorch_model.bin', map_location='cpu'): torch 1.13 has no mmap option (added in
-  torch 2.1), so every load reads and copies all tensor bytes.
+* torch.load('pytorch_model.bin', map_location='cpu'). The torch.load of torch 1.13 has no mmap
+  argument, so every load reads and copies all tensor bytes.
 * A direct safetensors read: open the file, mmap it, parse the header and build one
-  numpy.frombuffer view per tensor, then read the first byte of the first tensor, which is the
+  numpy.frombuffer view per tensor, then read the first byte of the first tensor. That is the
   same work and end point as the timmd client's open.
 
 Each timed iteration starts from a closed file and a warm page cache (after untimed warm-up

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The whole `open` benchmark: build, generate the models, serve them from a local Hub on
-# 127.0.0.1, start timmd, then measure warm opens (1 and 32 clients, fresh and reused
-# connections, closed loop and paced), torch.load and a direct safetensors read of the same
-# weights, and materialising derived blobs of a 346 MB checkpoint against cp.
+# The whole `open` benchmark. It builds timmd, generates the models, serves them from a local
+# Hub on 127.0.0.1 and starts timmd. Then it measures warm opens (1 and 32 clients, fresh and
+# reused connections, closed loop and paced), torch.load and a direct safetensors read of the
+# same weights, and materialising derived blobs of a 346 MB checkpoint against cp.
 #
 # Usage: bench/open/run.sh BUILD_DIR [RESULTS_DIR]
 #   BUILD_DIR is configured (Release, benchmarks and tests on) when it has no CMakeCache.txt,

@@ -207,6 +207,10 @@ proto::Result<void> apply_file(const std::filesystem::path& file, Config& config
     config.aliases = root["aliases"];
   }
   reader.mark_known("aliases");
+  if (root.contains("access")) {
+    config.access = root["access"];
+  }
+  reader.mark_known("access");
 
   if (root.contains("download")) {
     if (auto result = apply_download(root["download"], source, config.download); !result) {

@@ -44,6 +44,8 @@ struct Config {
   std::filesystem::path registry_dir;
   std::vector<std::filesystem::path> registry_files;
   nlohmann::json aliases = nlohmann::json::object();
+  // Who may read, download and administer; parsed by AccessPolicy (null: the defaults).
+  nlohmann::json access = nullptr;
   // Remap rule files (config/remap/*.json).
   std::filesystem::path remap_dir;
   // `open` reuses a branch or tag's commit recorded less than this long ago instead of asking

@@ -24,6 +24,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <spdlog/spdlog.h>
+#include <fmt/ranges.h>
 #include <systemd/sd-daemon.h>
 
 #include <csignal>
@@ -68,11 +69,12 @@ class Server {
 public:
   Server(const Config& config, store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
          registry::ReloadableRegistry& registry, const registry::UserAliases& aliases, asio::io_context& io,
-         asio::thread_pool& pool, Acceptor acceptor, ListenerInfo listener, std::shared_ptr<const remap::RuleSet> rules)
+         asio::thread_pool& pool, Acceptor acceptor, ListenerInfo listener, std::shared_ptr<const remap::RuleSet> rules,
+         const AccessPolicy& access)
       : m_io(io), m_multi(io.get_executor()), m_hub(m_multi, hub_settings(config)),
         m_pulls(io.get_executor(), pool.get_executor(), config, index, layout, blobs, m_hub),
         m_opens(io.get_executor(), pool.get_executor(), m_pulls, index, layout, blobs, std::move(rules)),
-        m_context{config,  m_pulls,   m_opens, m_leases, index, layout, blobs, pool.get_executor(),
+        m_context{config,   access,  m_pulls,  m_opens, m_leases, index, layout, blobs, pool.get_executor(),
                   registry, aliases, std::move(listener)},
         m_acceptor(std::move(acceptor)), m_signals(io, SIGINT, SIGTERM, SIGHUP) {}
 
@@ -253,6 +255,15 @@ int run_daemon(const Config& config) {
   spdlog::info("registry loaded: {} architectures, {} pretrained tags from {} files ({})",
                (*loaded)->architectures().size(), (*loaded)->tag_count(), files.size(), config.registry_dir.string());
 
+  auto access = AccessPolicy::from_json(config.access);
+  if (!access) {
+    spdlog::critical("invalid 'access' in the configuration: {}", access.error().message);
+    return 1;
+  }
+  for (const auto level : {Access::read, Access::download, Access::admin}) {
+    spdlog::info("access {}: {}", to_string(level), fmt::format("{}", fmt::join(access->principals(level), ", ")));
+  }
+
   std::vector<proto::Error> rejected;
   auto rules = std::make_shared<const remap::RuleSet>(remap::RuleSet::load_valid(config.remap_dir, rejected));
   for (const auto& error : rejected) {
@@ -274,7 +285,7 @@ int run_daemon(const Config& config) {
   int status = 0;
   {
     Server server(config, **index, *layout, blobs, registry, *aliases, io, pool, std::move(*acceptor), listener,
-                  std::move(rules));
+                  std::move(rules), *access);
     server.start();
     sd_notify(0, "READY=1\nSTATUS=serving");
     spdlog::info("timmd ready: listening on {}{}", listener.path.string(),

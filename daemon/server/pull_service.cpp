@@ -304,6 +304,9 @@ asio::awaitable<proto::Result<PulledFile>> PullService::ensure_file(const PullRe
     blob = **cached;
     was_cached = true;
     status.state = "cached";
+  } else if (request.download_denied) {
+    status.state = "failed";
+    co_return *request.download_denied;
   } else if (m_config.offline) {
     status.state = "failed";
     co_return proto::make_error(Errc::upstream_unavailable,

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,9 @@ struct PullRequest {
   // A branch or tag whose commit the index recorded less than this long ago is used without
   // asking the Hub again (`open` sets it; 0 always asks, as `pull` does).
   std::chrono::seconds ref_max_age{0};
+  // Set when the client may not download: a file the cache lacks fails with this error
+  // (permission_denied) instead of being fetched.
+  std::optional<proto::Error> download_denied;
 };
 
 // Progress of one blob's download, shared by every pull that waits for it.

@@ -47,6 +47,21 @@ proto::Result<json> json_result(json value) {
   return proto::Result<json>(boost::system::in_place_value, std::move(value));
 }
 
+// The access level an operation needs; nullopt for `hello`, which everyone may send. `open`
+// needs `read`, and `download` only for what is not cached (checked during the pull).
+std::optional<Access> required_access(const std::string& op, const json& request) {
+  if (op == "hello") {
+    return std::nullopt;
+  }
+  if (op == "pull" || (op == "resolve" && request.contains("remote") && request["remote"] == true)) {
+    return Access::download;
+  }
+  if (op == "gc" || op == "pin" || op == "unpin" || op == "reload") {
+    return Access::admin;
+  }
+  return Access::read;
+}
+
 std::string describe_id(const json& id) {
   return id.is_string() ? id.get<std::string>() : id.dump();
 }
@@ -94,7 +109,10 @@ PeerCredentials peer_credentials(UnixSocket& socket) {
 }
 
 Session::Session(UnixSocket socket, ServerContext& context, std::uint64_t id)
-    : m_socket(std::move(socket)), m_context(context), m_id(id), m_peer(peer_credentials(m_socket)) {}
+    : m_socket(std::move(socket)), m_context(context), m_id(id), m_peer(peer_credentials(m_socket)),
+      // NOTE: a blocking NSS lookup on the I/O thread, once per connection; slow with a
+      // remote directory service.
+      m_identity(ClientIdentity::of(m_peer.uid, m_peer.gid)) {}
 
 void Session::close() {
   boost::system::error_code ignored;
@@ -166,6 +184,13 @@ asio::awaitable<bool> Session::handle(const json& request) {
   }
   if (m_context.shutting_down && op != "hello" && op != "status") {
     const auto error = proto::make_error(Errc::busy, "the daemon is shutting down; retry in a moment");
+    co_return co_await send_error(id, error);
+  }
+
+  if (const auto needed = required_access(op, request); needed && !m_context.access.allows(*needed, m_identity)) {
+    const auto error = m_context.access.denied(*needed, op, m_identity);
+    spdlog::warn("request {} '{}' from client {} (pid {}, uid {}) refused: {}", describe_id(id), op, m_id, m_peer.pid,
+                 m_peer.uid, error.message);
     co_return co_await send_error(id, error);
   }
 
@@ -487,6 +512,9 @@ asio::awaitable<bool> Session::handle_open(const json& id, const json& request) 
   }
   pull->ref_max_age = m_context.config.open_revision_ttl;
   pull->all_files = false;
+  if (!m_context.access.allows(Access::download, m_identity)) {
+    pull->download_denied = m_context.access.denied(Access::download, "download files for 'open'", m_identity);
+  }
 
   const auto& resolution = target->resolution;
   OpenRequest open;

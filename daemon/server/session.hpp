@@ -2,6 +2,7 @@
 // frames and one final frame, and logs every request with the client's pid and uid.
 #pragma once
 
+#include "daemon/server/access_policy.hpp"
 #include "daemon/server/config.hpp"
 #include "daemon/server/frame_io.hpp"
 #include "daemon/server/lease_table.hpp"
@@ -34,6 +35,7 @@ namespace timmd::server {
 // State shared by the sessions and the daemon; used on the I/O thread only.
 struct ServerContext {
   const Config& config;
+  const AccessPolicy& access;
   PullService& pulls;
   OpenService& opens;
   LeaseTable& leases;
@@ -107,6 +109,7 @@ private:
   ServerContext& m_context;
   std::uint64_t m_id;
   PeerCredentials m_peer;
+  ClientIdentity m_identity;
   bool m_greeted = false;
   bool m_busy = false;
   // Blobs this client holds open, by the lease id its `open` answers gave.
