@@ -8,8 +8,8 @@ include(GNUInstallDirs)
 
 set(TIMMD_PACKAGING_DIR ${PROJECT_SOURCE_DIR}/packaging)
 
-# Debian 12 packages ship units in /lib/systemd/system, as dh_installsystemd does at debhelper
-# compat 13; later releases move them to /usr/lib/systemd/system.
+# Debian 12's own packages (systemd, dbus, apt) ship their units in /lib/systemd/system, and so
+# does this one. systemd 252 reads /usr/lib/systemd/system too.
 set(TIMMD_SYSTEMD_UNIT_DIR /lib/systemd/system CACHE PATH "Directory of the systemd unit files in the package")
 set(TIMMD_PACKAGE_MAINTAINER "Seed 421e6ef6 maintainers <maintainers@users.noreply.r-seed-421e6ef6.example>"
     CACHE STRING "Maintainer field of the Debian package")
@@ -49,14 +49,17 @@ set(CPACK_PACKAGE_NAME timmd)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "${TIMMD_PACKAGE_MAINTAINER}")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "cache of Hugging Face Hub model weights served over a Unix socket")
+# Debian wants the lines of the long description under 80 columns.
 string(CONCAT CPACK_PACKAGE_DESCRIPTION
-       "timmd downloads model repositories from the Hugging Face Hub with parallel, resumable,\n"
-       "retried transfers, verifies every file against the Hub's SHA-256 or git object id, and\n"
-       "keeps them in a content-addressed cache indexed in SQLite. Local clients (timmctl, the C++\n"
-       "and Python libraries) talk to it over a Unix socket and map timm state dicts from the\n"
-       "cache, remapped as timm's load_pretrained would load them.\n"
+       "timmd downloads model repositories from the Hugging Face Hub with\n"
+       "parallel, resumable, retried transfers, verifies every file against the\n"
+       "Hub's SHA-256 or git object id, and keeps them in a content-addressed\n"
+       "cache indexed in SQLite. Local clients (timmctl, the C++ and Python\n"
+       "libraries) talk to it over a Unix socket and map timm state dicts from\n"
+       "the cache, remapped as timm's load_pretrained would load them.\n"
        "\n"
-       "The package runs it as a socket-activated systemd service under the timmd user.")
+       "The package runs it as a socket-activated systemd service under the\n"
+       "timmd user.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 

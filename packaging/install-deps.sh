@@ -13,6 +13,9 @@ packages=(
   clang-16 libclang-rt-16-dev
   curl openssl procps psmisc
   python3 python3-numpy python3-torch
+  # scripts/test-package.sh: cpack's dpkg-shlibdeps, systemd-analyze and systemd-socket-activate,
+  # the maintainer scripts' tools, man and lexgrog for the man pages.
+  dpkg-dev file systemd init-system-helpers adduser man-db groff-base
 )
 
 if [[ $(id -u) -ne 0 ]]; then

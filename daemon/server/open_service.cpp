@@ -1,5 +1,6 @@
 #include "daemon/server/open_service.hpp"
 
+#include "daemon/server/cached_pretrained_cfg.hpp"
 #include "daemon/util/offload.hpp"
 
 #include <boost/system/system_error.hpp>
@@ -32,6 +33,17 @@ void OpenService::set_rules(std::shared_ptr<const remap::RuleSet> rules) {
 }
 
 asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request, std::shared_ptr<PullProgress> progress) {
+  // Within the revision's time to live an identical request gets the same answer, so a warm
+  // open costs a map lookup and a stat instead of index queries and file reads.
+  const auto warm_key = request.pull.repo + "@" + request.pull.revision + "\n" + request.filter.canonical().dump() +
+                        "\n" + request.registry_cfg.dump() + "\n" + request.fallback_architecture;
+  if (auto warm = warm_answer(warm_key)) {
+    warm->fd = store::open_file(warm->served->path, O_RDONLY);
+    if (warm->fd) {
+      co_return std::move(*warm);
+    }
+  }
+
   auto pulled = co_await m_pulls.pull(request.pull, std::move(progress));
   if (!pulled) {
     co_return pulled.error();
@@ -79,12 +91,43 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request
   }
 
   touch(answer.served->sha256);
+  auto read_cfg = [this, repo = answer.pull.repo, commit = answer.pull.commit] {
+    return read_cached_pretrained_cfg(m_index, m_layout, repo, commit);
+  };
+  answer.pretrained_cfg = co_await util::offload(m_blocking, std::move(read_cfg));
   answer.fd = store::open_file(answer.served->path, O_RDONLY);
   if (!answer.fd) {
     const int error = errno;
     co_return store::errno_error("open", answer.served->path, error);
   }
+  if (request.pull.ref_max_age.count() > 0) {
+    if (m_warm.size() >= k_max_answered) {
+      m_warm.clear();
+    }
+    m_warm[warm_key] = WarmEntry{answer.pull, answer.served, answer.pretrained_cfg,
+                                 std::chrono::steady_clock::now() + request.pull.ref_max_age};
+  }
   co_return answer;
+}
+
+std::optional<OpenAnswer> OpenService::warm_answer(const std::string& key) {
+  const auto found = m_warm.find(key);
+  if (found == m_warm.end()) {
+    return std::nullopt;
+  }
+  std::error_code ec;
+  if (std::chrono::steady_clock::now() >= found->second.expires || !std::filesystem::exists(found->second.served->path, ec)) {
+    m_warm.erase(found);
+    return std::nullopt;
+  }
+  const auto& entry = found->second;
+  touch(entry.served->sha256);
+  OpenAnswer answer;
+  answer.pull = entry.pull;
+  answer.served = entry.served;
+  answer.memory_hit = true;
+  answer.pretrained_cfg = entry.pretrained_cfg;
+  return answer;
 }
 
 asio::awaitable<proto::Result<std::shared_ptr<const ServedCheckpoint>>> OpenService::prepare(ServeInputs inputs,

@@ -21,6 +21,7 @@
 #include <chrono>
 #include <deque>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 
@@ -37,6 +38,7 @@ struct OpenAnswer {
   PullResult pull;
   std::shared_ptr<const ServedCheckpoint> served;
   bool memory_hit = false; // the result of an earlier identical open, kept in memory
+  std::optional<nlohmann::json> pretrained_cfg; // of the cached config.json, when usable
   store::UniqueFd fd;      // read-only, on the served blob
 };
 
@@ -59,6 +61,9 @@ private:
   boost::asio::awaitable<Prepared> prepare(ServeInputs inputs, std::string key);
   boost::asio::awaitable<Prepared> prepare_on_pool(ServeInputs inputs, std::string key);
   void remember(const std::string& key, std::shared_ptr<const ServedCheckpoint> served);
+  // The answer of an identical request made less than ref_max_age ago whose blob is still
+  // there: it needs no index query, Hub request or file read.
+  std::optional<OpenAnswer> warm_answer(const std::string& key);
   // Records the blob's last use in the index, at most once a minute per blob.
   void touch(const std::string& sha256);
 
@@ -72,6 +77,14 @@ private:
   std::map<std::string, std::shared_ptr<const ServedCheckpoint>> m_answered;
   std::deque<std::string> m_answered_order; // oldest first, for eviction
   std::map<std::string, std::chrono::steady_clock::time_point> m_touched;
+
+  struct WarmEntry {
+    PullResult pull;
+    std::shared_ptr<const ServedCheckpoint> served;
+    std::optional<nlohmann::json> pretrained_cfg;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::map<std::string, WarmEntry> m_warm; // by request: repository, revision, filter, rules
 };
 
 } // namespace timmd::server

@@ -575,10 +575,7 @@ asio::awaitable<bool> Session::handle_open(const json& id, const json& request) 
                {"notes", served.notes},
                {"lease", lease_id},
                {"tensors", served.tensors}};
-  std::string repo = answer->pull.repo;
-  std::string commit = answer->pull.commit;
-  auto from_config_json = co_await cached_pretrained_cfg(std::move(repo), std::move(commit));
-  set_pretrained_cfg(body, std::move(from_config_json));
+  set_pretrained_cfg(body, answer->pretrained_cfg);
 
   spdlog::info("open of {} ({}@{}) for pid {} done in {:.1f} ms: {} tensors from blob {} ({}, {}), lease {}", name,
                answer->pull.repo, answer->pull.commit, m_peer.pid, elapsed, served.tensors.size(),
