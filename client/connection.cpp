@@ -130,6 +130,16 @@ proto::Result<Connection> Connection::open(const std::filesystem::path& socket, 
   if (::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof(address)) != 0) {
     const int error = errno;
     ::close(fd);
+    if (error == EACCES) {
+      // A daemon is there but this user may not talk to it: starting a private daemon instead
+      // would silently fork the cache.
+      return proto::make_error(Errc::permission_denied,
+                               "connection to timmd at " + socket.string() +
+                                   " was refused: permission denied. The socket belongs to the group the "
+                                   "daemon runs as (timmd for the system service): ask an administrator to add "
+                                   "you to it (`adduser $USER timmd`), then log in again",
+                               {{"socket", socket.string()}});
+    }
     return connection_error(socket, std::strerror(error));
   }
 

@@ -1,6 +1,6 @@
 # Debian package of timmd: `cpack -G DEB` in a build tree configured with
-# -DCMAKE_INSTALL_PREFIX=/usr and with timmd and timmctl built (cpack builds nothing itself with
-# Ninja). The package holds the binaries, the bundled registry and remap rules (share/timmd), the
+# -DCMAKE_INSTALL_PREFIX=/usr and with timmd and timmctl built (with Ninja, cpack builds no
+# target). The package holds the binaries, the bundled registry and remap rules (share/timmd), the
 # systemd units, sysusers.d and tmpfiles.d entries, /etc/timmd/timmd.json and the man pages.
 # scripts/test-package.sh builds, installs and exercises it.
 
@@ -20,11 +20,11 @@ install(FILES ${TIMMD_PACKAGING_DIR}/systemd/timmd.service ${TIMMD_PACKAGING_DIR
 # /usr/lib/sysusers.d and /usr/lib/tmpfiles.d.
 install(FILES ${TIMMD_PACKAGING_DIR}/sysusers.d/timmd.conf DESTINATION lib/sysusers.d)
 install(FILES ${TIMMD_PACKAGING_DIR}/tmpfiles.d/timmd.conf DESTINATION lib/tmpfiles.d)
-# /etc/timmd when the prefix is /usr (GNUInstallDirs maps it so); timmd.service names that path.
+# GNUInstallDirs maps this to /etc/timmd when the prefix is /usr, the path timmd.service names.
 install(FILES ${TIMMD_PACKAGING_DIR}/timmd.json DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/timmd)
 
-# Man pages, compressed as Debian policy asks. They are compressed at configure time so that
-# cpack, which builds no target, always finds them; editing a page re-runs the configure step.
+# Man pages, compressed as Debian policy asks. They are compressed at configure time because
+# cpack builds no target. Editing a page re-runs the configure step at the next build.
 find_program(TIMMD_GZIP gzip)
 foreach(page timmctl.1 timmd.8)
   set(source ${TIMMD_PACKAGING_DIR}/man/${page})
@@ -76,8 +76,8 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
 # Maintainer scripts 0755, conffiles 0644, whatever the checkout's modes are.
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
-# The binaries find the registry and rule files under the prefix they were configured with;
-# packaging/cpack-options.cmake rejects a DEB whose binaries would look outside /usr.
+# The binaries look for the registry and rule files under the prefix they were configured with,
+# so packaging/cpack-options.cmake rejects a DEB built from a tree with another prefix.
 set(CPACK_TIMMD_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_PROJECT_CONFIG_FILE ${TIMMD_PACKAGING_DIR}/cpack-options.cmake)
 

@@ -30,6 +30,13 @@ run_suite ci
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_suite asan -DTIMMD_SANITIZE=ON
 
+# The Debian package: built, inspected, installed, run against the test Hub, removed. It
+# installs into this machine, so it runs only as root (CI's throwaway machines).
+if [[ $(id -u) -eq 0 ]]; then
+  echo "== package"
+  "$root/scripts/test-package.sh" "$root/build/package"
+fi
+
 echo "== build fuzz"
 CXX=clang++-16 cmake -S "$root" -B "$root/build/fuzz" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DTIMMD_FUZZ=ON -DTIMMD_SANITIZE=ON -DTIMMD_FUZZ_SECONDS="${TIMMD_FUZZ_SECONDS:-30}"

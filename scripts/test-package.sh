@@ -67,7 +67,7 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   if package_present; then
-    dpkg --purge timmd >/dev/null 2>&1 || echo "test-package: warning: dpkg --purge timmd failed" >&2
+    dpkg --purge timmd >/dev/null 2>&1 || echo "test-package: warning: dpkg --purge timmd failed; run it by hand" >&2
   fi
   if [[ $token_created == 1 ]] && [[ $(head -n 1 /etc/timmd/token 2>/dev/null) == "$token_marker" ]]; then
     rm -f /etc/timmd/token

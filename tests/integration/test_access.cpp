@@ -107,4 +107,15 @@ TEST_CASE("a read-only uid opens a cached model and is refused a download and a 
   // Root still downloads and administers.
   CHECK(root.request("pull", {{"name", "org/other"}}).has_value());
   CHECK(root.request("gc").has_value());
+
+  // A socket the user may not open is reported as such, never as a missing daemon (which
+  // would make timmctl start a private one with a second cache).
+  std::filesystem::permissions(socket, std::filesystem::perms(0600));
+  const auto refused = json::parse(as_other_user([&] {
+    auto client = timmd::client::Client::connect(socket);
+    return client ? json("connected") : error_of(client.error());
+  }));
+  INFO(refused.dump());
+  CHECK(refused["code"] == "permission_denied");
+  CHECK(refused["message"].get<std::string>().find("add you to it") != std::string::npos);
 }
