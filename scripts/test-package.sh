@@ -288,6 +288,9 @@ status=0
 wait_exit "$daemon_pid" || status=$?
 forget_pid "$daemon_pid"
 [[ $status -eq 0 ]] || fail "timmd exited with status $status after SIGTERM"
+if grep -qF "$token_marker" "$work/timmd.log"; then
+  fail "the Hub token appears in the daemon's log $work/timmd.log"
+fi
 expect_gone "$socket"
 echo "   SIGHUP reloaded; SIGTERM stopped timmd in $((SECONDS - started)) s with status 0"
 
