@@ -30,6 +30,8 @@ OpenService::OpenService(asio::any_io_executor io, asio::any_io_executor blockin
 
 void OpenService::set_rules(std::shared_ptr<const remap::RuleSet> rules) {
   m_rules = std::move(rules);
+  // Remembered answers were remapped by the old rules.
+  m_warm.clear();
 }
 
 asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request, std::shared_ptr<PullProgress> progress) {

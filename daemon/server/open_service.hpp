@@ -51,7 +51,8 @@ public:
 
   boost::asio::awaitable<proto::Result<OpenAnswer>> open(OpenRequest request, std::shared_ptr<PullProgress> progress);
 
-  // Replaces the rule set (reload); results already prepared stay in memory, new ones use it.
+  // Replaces the rule set (reload) and forgets the answers remembered by request; results keyed
+  // by derived key stay, because that key includes every rule file's version.
   void set_rules(std::shared_ptr<const remap::RuleSet> rules);
   std::shared_ptr<const remap::RuleSet> rules() const { return m_rules; }
 
