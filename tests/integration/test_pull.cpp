@@ -212,5 +212,10 @@ TEST_CASE("eight clients pulling at once share one transfer per blob") {
     CHECK(ranges.count(range) == 1);
   }
   CHECK(count_requests(*hub, "api", "GET", "/config.json") == 1);
-  CHECK(count_requests(*hub, "api", "GET", "/revision/main") == 1);
+  // Each pull asks for the revision's commit; requests that overlap share one Hub request, but
+  // whether all eight overlap depends on timing (under AddressSanitizer they often do not), so
+  // only the bound is checked here. tests/server/test_single_flight.cpp covers the sharing.
+  const auto revision_requests = count_requests(*hub, "api", "GET", "/revision/main");
+  CHECK(revision_requests >= 1);
+  CHECK(revision_requests <= 8);
 }
