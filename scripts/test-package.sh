@@ -261,7 +261,7 @@ if setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/timmctl --sock
   >/dev/null 2>"$work/nobody.err"; then
   fail "a user outside the timmd group could use the socket"
 fi
-grep -q 'Permission denied' "$work/nobody.err" || fail "unexpected error for a user outside the group: $(cat "$work/nobody.err")"
+grep -q 'permission_denied: .*add you to it' "$work/nobody.err" || fail "unexpected error for a user outside the group: $(cat "$work/nobody.err")"
 
 /usr/bin/timmctl --socket "$socket" pull "$demo_repo" >"$work/pull.txt" || fail "timmctl pull failed"
 sed 's/^/   /' "$work/pull.txt"
