@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include <pwd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -133,11 +134,13 @@ proto::Result<Connection> Connection::open(const std::filesystem::path& socket, 
     if (error == EACCES) {
       // A daemon is there but this user may not talk to it: starting a private daemon instead
       // would silently fork the cache.
+      const passwd* user = ::getpwuid(::geteuid());
+      const std::string name = user != nullptr ? user->pw_name : std::to_string(::geteuid());
       return proto::make_error(Errc::permission_denied,
                                "connection to timmd at " + socket.string() +
                                    " was refused: permission denied. The socket belongs to the group the "
                                    "daemon runs as (timmd for the system service): ask an administrator to add "
-                                   "you to it (`adduser $USER timmd`), then log in again",
+                                   "you to it (`adduser " + name + " timmd`), then log in again",
                                {{"socket", socket.string()}});
     }
     return connection_error(socket, std::strerror(error));

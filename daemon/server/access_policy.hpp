@@ -4,7 +4,8 @@
 // `download` (pull, and open of something not cached), `admin` (gc, pin, unpin, reload). Each
 // level lists principals: "*", "uid:N", "user:NAME", "gid:N" or "group:NAME"; a group matches
 // the client's primary group and its supplementary groups. The defaults let everyone read and
-// download, and root and the `timmd` user administer.
+// download, and root and the `timmd` user administer. The user the daemon runs as may always
+// do everything: it owns the cache.
 #pragma once
 
 #include "proto/error.hpp"

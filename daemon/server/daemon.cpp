@@ -257,8 +257,10 @@ int run_daemon(const Config& config) {
 
   auto access = AccessPolicy::from_json(config.access);
   if (!access) {
-    spdlog::critical("invalid 'access' in the configuration: {}", access.error().message);
-    return 1;
+    spdlog::critical("invalid 'access' in the configuration: {}; it is an object such as "
+                     "{{\"access\": {{\"download\": [\"group:ml\"]}}}}",
+                     access.error().message);
+    return 2;
   }
   for (const auto level : {Access::read, Access::download, Access::admin}) {
     spdlog::info("access {}: {}", to_string(level), fmt::format("{}", fmt::join(access->principals(level), ", ")));

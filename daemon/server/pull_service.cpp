@@ -185,6 +185,18 @@ asio::awaitable<proto::Result<PullService::Snapshot>> PullService::snapshot(cons
     co_return Snapshot{(*ref)->commit, true, std::move(**files)};
   }
 
+  if (request.download_denied) {
+    // A client that may not download may still refresh a revision the cache knows, but must not
+    // make the daemon look up one it has never fetched.
+    auto known = m_index.find_ref(request.repo, request.revision);
+    if (!known) {
+      co_return known.error();
+    }
+    if (!*known) {
+      co_return *request.download_denied;
+    }
+  }
+
   if (request.ref_max_age.count() > 0) {
     auto fresh = recent_snapshot(request);
     if (!fresh) {

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 using nlohmann::json;
 using timmd::server::Access;
 using timmd::server::AccessPolicy;
@@ -25,7 +27,7 @@ TEST_CASE("access by uid and by primary or supplementary group") {
   CHECK(policy->allows(Access::download, {8, 50, {}}));
   CHECK(policy->allows(Access::download, {8, 1, {3, 50}}));
   CHECK_FALSE(policy->allows(Access::download, {8, 1, {3}}));
-  CHECK_FALSE(policy->allows(Access::admin, {0, 0, {}}));
+  CHECK_FALSE(policy->allows(Access::admin, {9, 9, {}}));
 
   const auto error = policy->denied(Access::admin, "gc", {8, 1, {}});
   CHECK(error.code == timmd::proto::Errc::permission_denied);
@@ -33,10 +35,18 @@ TEST_CASE("access by uid and by primary or supplementary group") {
   CHECK(error.message.find("nobody") != std::string::npos);
 }
 
+TEST_CASE("the user the daemon runs as may do everything") {
+  auto policy = AccessPolicy::from_json({{"read", json::array()}, {"download", json::array()}, {"admin", json::array()}});
+  REQUIRE(policy.has_value());
+  const ClientIdentity owner{::geteuid(), ::getegid(), {}};
+  CHECK(policy->allows(Access::admin, owner));
+  CHECK(policy->allows(Access::download, owner));
+}
+
 TEST_CASE("names the system does not know match nobody; malformed entries are errors") {
   auto policy = AccessPolicy::from_json({{"admin", {"user:no-such-user-timmd-test", "group:no-such-group-timmd-test"}}});
   REQUIRE(policy.has_value());
-  CHECK_FALSE(policy->allows(Access::admin, {0, 0, {0}}));
+  CHECK_FALSE(policy->allows(Access::admin, {9, 9, {9}}));
 
   for (const json& bad : {json{{"admin", {"uid:x"}}}, json{{"admin", {"root"}}}, json{{"admin", "uid:0"}},
                           json{{"writers", {"*"}}}, json{{"read", {7}}}}) {
