@@ -140,8 +140,10 @@ proto::Result<void> run_reshape(RemapState& state, const Step& step) {
       for (const auto extent : step.shape) {
         known *= extent < 0 ? 1 : static_cast<std::uint64_t>(extent);
       }
+      // The -1 extent takes what the others leave; with a zero extent among them it is 0.
+      const std::uint64_t inferred = known == 0 ? 0 : count / known;
       for (const auto extent : step.shape) {
-        shape.push_back(extent < 0 ? (known == 0 ? 0 : count / known) : static_cast<std::uint64_t>(extent));
+        shape.push_back(extent < 0 ? inferred : static_cast<std::uint64_t>(extent));
       }
       if (tensors::element_count(shape).value_or(0) != count) {
         return RemapState::step_error(step, tensor.name, "shape " + format_shape(tensor.shape) +

@@ -132,25 +132,25 @@ proto::Result<AccessPolicy> AccessPolicy::from_json(const json& access) {
       }
     }
   }
-  for (const auto* level : {"read", "download", "admin"}) {
-    const auto& list = access.is_object() && access.contains(level) ? access[level] : defaults[level];
-    auto parsed = parse_level(list, level);
+  for (const auto level : {Access::read, Access::download, Access::admin}) {
+    const std::string name(to_string(level));
+    const auto& list = access.is_object() && access.contains(name) ? access[name] : defaults[name];
+    auto parsed = parse_level(list, name);
     if (!parsed) {
       return parsed.error();
     }
-    (std::string(level) == "read" ? policy.m_read : std::string(level) == "download" ? policy.m_download : policy.m_admin) =
-        std::move(*parsed);
+    policy.m_levels[static_cast<std::size_t>(level)] = std::move(*parsed);
   }
   return policy;
 }
 
 bool AccessPolicy::allows(Access access, const ClientIdentity& client) const {
   // The user the daemon runs as owns its cache (a per-user daemon's owner, or timmd), so it
-  // may do everything whatever the lists say.
+  // may do everything, whatever the lists contain.
   if (client.uid == ::geteuid()) {
     return true;
   }
-  const auto& level = access == Access::read ? m_read : access == Access::download ? m_download : m_admin;
+  const auto& level = m_levels[static_cast<std::size_t>(access)];
   return std::any_of(level.principals.begin(), level.principals.end(), [&](const Principal& p) {
     switch (p.kind) {
     case Principal::Kind::anyone:
@@ -166,7 +166,7 @@ bool AccessPolicy::allows(Access access, const ClientIdentity& client) const {
 }
 
 const std::vector<std::string>& AccessPolicy::principals(Access access) const {
-  return (access == Access::read ? m_read : access == Access::download ? m_download : m_admin).text;
+  return m_levels[static_cast<std::size_t>(access)].text;
 }
 
 proto::Error AccessPolicy::denied(Access access, const std::string& op, const ClientIdentity& client) const {

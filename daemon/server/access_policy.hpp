@@ -1,4 +1,4 @@
-// Who may do what over the socket, decided from the client's credentials (SO_PEERCRED).
+// Access control over the socket, decided from the client's credentials (SO_PEERCRED).
 //
 // Three levels: `read` (hello, status, resolve, list, open of what is cached, release),
 // `download` (pull, and open of something not cached), `admin` (gc, pin, unpin, reload). Each
@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,8 @@
 
 namespace timmd::server {
 
-enum class Access { read, download, admin };
+// Values index AccessPolicy's levels, so they stay 0, 1, 2.
+enum class Access { read = 0, download = 1, admin = 2 };
 
 std::string_view to_string(Access access);
 
@@ -43,7 +45,7 @@ public:
 
   bool allows(Access access, const ClientIdentity& client) const;
 
-  // The permission_denied error for `op`, naming the level and who holds it.
+  // Builds the permission_denied error for `op`, naming the level and the principals given it.
   proto::Error denied(Access access, const std::string& op, const ClientIdentity& client) const;
 
   // The principals of a level, as configured.
@@ -61,9 +63,7 @@ private:
   };
   static proto::Result<Level> parse_level(const nlohmann::json& list, const std::string& level);
 
-  Level m_read;
-  Level m_download;
-  Level m_admin;
+  std::array<Level, 3> m_levels; // indexed by Access
 };
 
 } // namespace timmd::server

@@ -553,6 +553,12 @@ asio::awaitable<bool> Session::handle_open(const json& id, const json& request) 
       break;
     }
   }
+  std::string prepared = "now";
+  if (answer->memory_hit) {
+    prepared = "memory";
+  } else if (served.derived_from_cache) {
+    prepared = "derived_cache";
+  }
   json body = {{"name", resolution ? resolution->name : pull->repo},
                {"resolved_by", resolution ? std::string(registry::to_string(resolution->resolved_by)) : "hub_repository"},
                {"notice", resolution && resolution->notice ? json(*resolution->notice) : json(nullptr)},
@@ -565,7 +571,7 @@ asio::awaitable<bool> Session::handle_open(const json& id, const json& request) 
                {"served", {{"sha256", served.sha256},
                            {"size", served.size},
                            {"derived", served.derived},
-                           {"prepared", answer->memory_hit ? "memory" : served.derived_from_cache ? "derived_cache" : "now"}}},
+                           {"prepared", prepared}}},
                {"architecture", served.architecture},
                {"family", served.family},
                {"rules_version", served.rules_version},
