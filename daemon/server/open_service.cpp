@@ -30,12 +30,12 @@ OpenService::OpenService(asio::any_io_executor io, asio::any_io_executor blockin
 
 void OpenService::set_rules(std::shared_ptr<const remap::RuleSet> rules) {
   m_rules = std::move(rules);
-  // Remembered answers were remapped by the old rules.
+  // Results remembered by request were remapped by the old rules.
   m_warm.clear();
 }
 
 asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request, std::shared_ptr<PullProgress> progress) {
-  // Within the revision's time to live an identical request gets the same answer, so a warm
+  // Within the revision's time to live an identical request gets the same result, so a warm
   // open costs a map lookup and a stat instead of index queries and file reads.
   const auto warm_key = request.pull.repo + "@" + request.pull.revision + "\n" + request.filter.canonical().dump() +
                         "\n" + request.registry_cfg.dump() + "\n" + request.fallback_architecture;

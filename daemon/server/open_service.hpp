@@ -51,8 +51,8 @@ public:
 
   boost::asio::awaitable<proto::Result<OpenAnswer>> open(OpenRequest request, std::shared_ptr<PullProgress> progress);
 
-  // Replaces the rule set (reload) and forgets the answers remembered by request; results keyed
-  // by derived key stay, because that key includes every rule file's version.
+  // Replaces the rule set (reload) and drops the results remembered by request. Results kept by
+  // derived key stay, because that key includes every rule file's version.
   void set_rules(std::shared_ptr<const remap::RuleSet> rules);
   std::shared_ptr<const remap::RuleSet> rules() const { return m_rules; }
 
@@ -62,8 +62,8 @@ private:
   boost::asio::awaitable<Prepared> prepare(ServeInputs inputs, std::string key);
   boost::asio::awaitable<Prepared> prepare_on_pool(ServeInputs inputs, std::string key);
   void remember(const std::string& key, std::shared_ptr<const ServedCheckpoint> served);
-  // The answer of an identical request made less than ref_max_age ago whose blob is still
-  // there: it needs no index query, Hub request or file read.
+  // Returns the result of an identical request made less than ref_max_age ago whose blob still
+  // exists. It costs no index query, Hub request or file read.
   std::optional<OpenAnswer> warm_answer(const std::string& key);
   // Records the blob's last use in the index, at most once a minute per blob.
   void touch(const std::string& sha256);

@@ -186,8 +186,8 @@ asio::awaitable<proto::Result<PullService::Snapshot>> PullService::snapshot(cons
   }
 
   if (request.download_denied) {
-    // A client that may not download may still refresh a revision the cache knows, but must not
-    // make the daemon look up one it has never fetched.
+    // A client that may not download may still refresh a revision recorded in the index, but
+    // must not make the daemon look up one it has never fetched.
     auto known = m_index.find_ref(request.repo, request.revision);
     if (!known) {
       co_return known.error();

@@ -80,7 +80,7 @@ private:
   proto::Result<nlohmann::json> handle_gc(const nlohmann::json& request);
   // `pin` (delta 1) and `unpin` (delta -1) of the cached blobs of a name's snapshot.
   proto::Result<nlohmann::json> handle_pin(const nlohmann::json& request, std::int64_t delta);
-  // The pull a `pull` or `open` request asks for: the target's repository, the revision of the
+  // Builds the pull a `pull` or `open` request describes: the target's repository, the revision of the
   // name or the request (not both), `all`.
   proto::Result<PullRequest> pull_request_for(const PullTarget& target, const nlohmann::json& request) const;
   proto::Result<nlohmann::json> handle_hello(const nlohmann::json& request);
@@ -112,7 +112,7 @@ private:
   ClientIdentity m_identity;
   bool m_greeted = false;
   bool m_busy = false;
-  // Blobs this client holds open, by the lease id its `open` answers gave.
+  // Leases on the blobs this client has open, by the lease id its `open` results carried.
   std::map<std::uint64_t, Lease> m_leases;
   std::uint64_t m_next_lease = 1;
 };
