@@ -32,6 +32,9 @@ int main(int argc, char** argv) {
   app.add_flag("--offline", command_line.offline,
                "serve only what is cached; never contact the Hub (also HF_HUB_OFFLINE=1)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off (default: info)");
+  app.add_flag("--debug-skip-verify", command_line.debug_skip_verify,
+               "benchmarks only: publish downloaded LFS files without hashing them, to measure what "
+               "verification costs; never use it on a cache that serves models");
 
   try {
     app.parse(argc, argv);

@@ -13,7 +13,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
+#include <map>
 #include <exception>
 #include <memory>
 #include <optional>
@@ -31,8 +33,33 @@ constexpr int k_max_get_redirects = 5;
 constexpr std::uint64_t k_progress_reset_bytes = 256 * 1024;
 // Whatever the progress, a chunk gets at most this many times the retry budget in attempts.
 constexpr int k_attempt_cap_factor = 4;
+// A chunk is worth a second request at the end of the file only with this much left.
+constexpr std::uint64_t k_min_hedge_bytes = 256 * 1024;
+// ... and only when its request runs this much slower than the file's finished chunks did,
+constexpr double k_hedge_slowness = 2.0;
+// ... measured over at least this long.
+constexpr auto k_min_hedge_age = std::chrono::seconds(1);
+// A worker with nothing to fetch looks for a straggler this often.
+constexpr auto k_straggler_poll = std::chrono::milliseconds(200);
+// After the server asked to slow down, connections are added back no sooner than this.
+constexpr auto k_back_off_hold = std::chrono::seconds(5);
 
-enum class ChunkOutcome { ok, ranges_ignored, failed };
+enum class ChunkOutcome { ok, ranges_ignored, failed, superseded };
+
+// A chunk being fetched. The first request (the primary) covers the whole chunk; near the end
+// of the file an idle worker may add a second request (a hedge) for the primary's unfetched
+// rest. Both write the same bytes at the same offsets; the first to reach the end completes the
+// chunk and the other is abandoned.
+struct InFlight {
+  std::uint64_t begin = 0;
+  std::uint64_t end = 0;
+  std::uint64_t primary_position = 0; // next byte the primary writes
+  std::uint64_t hedge_position = 0;   // next byte the hedge writes; 0 while there is none
+  std::uint64_t counted = 0;          // bytes of the chunk reported as progress
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool hedged = false;
+  bool done = false;
+};
 
 struct Download {
   Download(HubClient& hub_, ConnectionLimiter& limiter_, asio::any_io_executor blocking_, DownloadSink& sink_,
@@ -48,11 +75,21 @@ struct Download {
   ProgressCallback on_progress;
 
   std::deque<std::size_t> queue;
+  std::map<std::size_t, std::shared_ptr<InFlight>> in_flight;
   std::optional<proto::Error> error;
   bool ranges_ignored = false;
   bool stopping = false;
   std::uint64_t bytes_done = 0;
-  int running = 0;
+  // Throughput of the primaries that finished, for spotting slow ones.
+  std::uint64_t finished_bytes = 0;
+  double finished_seconds = 0;
+  int running = 0; // worker coroutines not yet ended, for all_done
+  // Connection count: `active` workers take chunks, at most `target`, which halves when the
+  // server answers 429 or 503 and grows back by one per completed chunk up to `max_workers`.
+  int active = 0;
+  int target = 0;
+  int max_workers = 0;
+  std::chrono::steady_clock::time_point last_back_off{};
   asio::steady_timer all_done;
   std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
 
@@ -60,6 +97,15 @@ struct Download {
     bytes_done += bytes;
     if (on_progress) {
       on_progress(bytes_done);
+    }
+  }
+
+  // Reports the bytes of `chunk` that the union of its requests now covers.
+  void count_progress(InFlight& chunk) {
+    const auto covered = std::max(chunk.primary_position, chunk.hedge_position) - chunk.begin;
+    if (covered > chunk.counted) {
+      add_progress(covered - chunk.counted);
+      chunk.counted = covered;
     }
   }
 
@@ -77,6 +123,56 @@ struct Download {
     }
   }
 
+  void back_off(long status) {
+    const auto now = std::chrono::steady_clock::now();
+    if (target <= 1 || now - last_back_off < std::chrono::seconds(1)) {
+      last_back_off = now;
+      return;
+    }
+    last_back_off = now;
+    const int before = target;
+    target = std::max(1, target / 2);
+    spdlog::warn("HTTP {} for {}/{}: fetching it on {} connections instead of {}", status, request.repo,
+                 request.path, target, before);
+  }
+
+  // One more connection after a completed chunk, unless the server asked to slow down lately.
+  bool widen() {
+    if (target >= max_workers || std::chrono::steady_clock::now() - last_back_off < k_back_off_hold) {
+      return false;
+    }
+    ++target;
+    return active < target && !queue.empty();
+  }
+
+  // The in-flight chunk that most needs a second request: the one with the most bytes left
+  // among those whose primary runs at under 1/k_hedge_slowness of the file's average rate.
+  std::optional<std::size_t> straggler() const {
+    if (finished_seconds <= 0) {
+      return std::nullopt;
+    }
+    const double average_rate = static_cast<double>(finished_bytes) / finished_seconds;
+    const auto now = std::chrono::steady_clock::now();
+    std::optional<std::size_t> chosen;
+    std::uint64_t most_left = 0;
+    for (const auto& [chunk, state] : in_flight) {
+      const auto left = state->end - state->primary_position;
+      if (state->hedged || state->done || left < k_min_hedge_bytes || left <= most_left) {
+        continue;
+      }
+      if (now - state->started < k_min_hedge_age) {
+        continue;
+      }
+      const double elapsed = std::chrono::duration<double>(now - state->started).count();
+      const double rate = static_cast<double>(state->primary_position - state->begin) / elapsed;
+      if (rate * k_hedge_slowness < average_rate) {
+        chosen = chunk;
+        most_left = left;
+      }
+    }
+    return chosen;
+  }
+
   HubRequestContext context() const { return {hub.settings().endpoint, request.repo, request.commit, request.path, 1}; }
 
   std::string describe_chunk(std::size_t chunk) const {
@@ -92,6 +188,7 @@ HttpRequest make_get(const Download& d, const std::string& url) {
   http.connect_timeout = d.hub.settings().connect_timeout;
   http.stall_timeout = d.hub.settings().stall_timeout;
   http.user_agent = d.hub.settings().user_agent;
+  http.multiplex = false;
   return http;
 }
 
@@ -111,13 +208,21 @@ std::optional<std::string> redirect_target(const std::string& url, const HttpRes
   return parse_origin(location) ? std::optional<std::string>(location) : std::nullopt;
 }
 
-asio::awaitable<ChunkOutcome> fetch_chunk(Download& d, std::size_t chunk) {
-  const auto begin = d.sink.chunk_begin(chunk);
-  const auto end = d.sink.chunk_end(chunk);
+// Fetches [from, state.end) of `chunk`, retrying from the last byte received. The primary
+// (from == state.begin) retries transient failures; a hedge makes one attempt and leaves any
+// failure to the primary. Either returns `superseded` once the other completed the chunk.
+asio::awaitable<ChunkOutcome> fetch_range(Download& d, std::size_t chunk, std::shared_ptr<InFlight> state,
+                                          bool is_hedge) {
+  const auto begin = is_hedge ? state->primary_position : state->begin;
+  const auto end = state->end;
+  auto& position = is_hedge ? state->hedge_position : state->primary_position;
+  position = begin;
   std::uint64_t received = 0;
   int failures = 0;
+  int stalls = 0;
   int attempts = 0;
   int redirects = 0;
+  bool fresh_connection = false;
   std::string url = d.request.url;
   asio::steady_timer timer(co_await asio::this_coro::executor);
 
@@ -129,7 +234,12 @@ asio::awaitable<ChunkOutcome> fetch_chunk(Download& d, std::size_t chunk) {
 
     auto http = make_get(d, url);
     http.range = std::make_pair(begin + received, end - 1);
+    http.fresh_connection = std::exchange(fresh_connection, false);
+    http.abandon = [state] { return state->done; };
     http.on_body = [&](long status, std::span<const std::byte> data) {
+      if (state->done) {
+        return false;
+      }
       if (status == 200) {
         // A 200 is the whole file from byte 0; usable only when that is exactly this range.
         if (begin + received != 0 || end != d.sink.size()) {
@@ -151,7 +261,8 @@ asio::awaitable<ChunkOutcome> fetch_chunk(Download& d, std::size_t chunk) {
         return false;
       }
       got += data.size();
-      d.add_progress(data.size());
+      position = offset + data.size();
+      d.count_progress(*state);
       return true;
     };
 
@@ -162,8 +273,11 @@ asio::awaitable<ChunkOutcome> fetch_chunk(Download& d, std::size_t chunk) {
       d.fail(*write_error);
       co_return ChunkOutcome::failed;
     }
+    if (state->done) {
+      co_return ChunkOutcome::superseded;
+    }
     if (ignored_range) {
-      co_return ChunkOutcome::ranges_ignored;
+      co_return is_hedge ? ChunkOutcome::superseded : ChunkOutcome::ranges_ignored;
     }
     const bool body_status = response.status == 200 || response.status == 206;
     if (response.transport_ok() && body_status && received == end - begin) {
@@ -182,9 +296,29 @@ asio::awaitable<ChunkOutcome> fetch_chunk(Download& d, std::size_t chunk) {
       url = *next;
       continue;
     }
+    if (is_hedge) {
+      spdlog::debug("second request for {} gave up at byte {}: {}", d.describe_chunk(chunk), begin + received,
+                    failure_reason(response));
+      co_return ChunkOutcome::superseded;
+    }
     if (response.transport_ok() && !body_status && !RetryPolicy::is_retryable(response)) {
       d.fail(hub_error(response, d.context()));
       co_return ChunkOutcome::failed;
+    }
+
+    if (response.transport_ok() && (response.status == 429 || response.status == 503)) {
+      d.back_off(response.status);
+    }
+
+    // A stalled connection is the connection's fault, not the server's answer: ask again at
+    // once on a new one, without spending the retry budget, up to as many times as it allows.
+    const auto& retry = d.hub.settings().retry;
+    ++attempts;
+    if (response.stalled && ++stalls <= retry.max_attempts && attempts < retry.max_attempts * k_attempt_cap_factor) {
+      spdlog::warn("{} stalled at byte {}: {}; asking again on a new connection", d.describe_chunk(chunk),
+                   begin + received, response.curl_error);
+      fresh_connection = true;
+      continue;
     }
 
     // A transport failure, a short or overlong body, or a transient status: retry the rest.
@@ -192,9 +326,8 @@ asio::awaitable<ChunkOutcome> fetch_chunk(Download& d, std::size_t chunk) {
     // attempt must not keep the chunk alive forever, hence the threshold and the hard cap.
     const bool progressed = got >= k_progress_reset_bytes;
     failures = progressed ? 1 : failures + 1;
-    ++attempts;
-    const auto& retry = d.hub.settings().retry;
-    if (failures >= retry.max_attempts || attempts >= retry.max_attempts * k_attempt_cap_factor) {
+    if (failures >= retry.max_attempts || attempts >= retry.max_attempts * k_attempt_cap_factor ||
+        stalls > retry.max_attempts) {
       auto context = d.context();
       context.attempts = attempts;
       auto error = response.transport_ok() && body_status
@@ -214,15 +347,82 @@ asio::awaitable<ChunkOutcome> fetch_chunk(Download& d, std::size_t chunk) {
   }
 }
 
+// Takes the next chunk from the queue, or else a straggler to hedge; waits while chunks are
+// in flight that may still become stragglers. nullopt: nothing left for this worker.
+asio::awaitable<std::optional<std::pair<std::size_t, bool>>> next_work(Download& d) {
+  asio::steady_timer poll(co_await asio::this_coro::executor);
+  while (!d.stopping) {
+    if (!d.queue.empty()) {
+      const auto chunk = d.queue.front();
+      d.queue.pop_front();
+      co_return std::make_pair(chunk, false);
+    }
+    if (d.in_flight.empty()) {
+      co_return std::nullopt;
+    }
+    if (const auto chunk = d.straggler()) {
+      co_return std::make_pair(*chunk, true);
+    }
+    poll.expires_after(k_straggler_poll);
+    co_await poll.async_wait(asio::use_awaitable);
+  }
+  co_return std::nullopt;
+}
+
+void spawn_worker(const std::shared_ptr<Download>& d);
+
 asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
-  while (!d->stopping && !d->queue.empty()) {
-    const auto chunk = d->queue.front();
-    d->queue.pop_front();
+  struct Leave {
+    Download& d;
+    ~Leave() { --d.active; }
+  } leave{*d};
+
+  while (true) {
+    if (d->active > d->target) {
+      co_return; // the connection count was lowered
+    }
+    const auto work = co_await next_work(*d);
+    if (!work) {
+      co_return;
+    }
+    const auto [chunk, is_hedge] = *work;
+
+    std::shared_ptr<InFlight> state;
+    if (is_hedge) {
+      state = d->in_flight.at(chunk);
+      state->hedged = true;
+      spdlog::info("{} is slow; fetching its last {} bytes on a second connection", d->describe_chunk(chunk),
+                   state->end - state->primary_position);
+    } else {
+      state = std::make_shared<InFlight>();
+      state->begin = state->primary_position = d->sink.chunk_begin(chunk);
+      state->end = d->sink.chunk_end(chunk);
+      d->in_flight[chunk] = state;
+    }
 
     auto permit = co_await d->limiter.acquire();
-    const auto outcome = co_await fetch_chunk(*d, chunk);
+    if (!is_hedge) {
+      state->started = std::chrono::steady_clock::now(); // the wait for a permit is not slowness
+    }
+    auto outcome = co_await fetch_range(*d, chunk, state, is_hedge);
     permit = {};
 
+    if (outcome == ChunkOutcome::ok && state->done) {
+      outcome = ChunkOutcome::superseded; // both requests ended together; the other completes it
+    }
+    if (outcome == ChunkOutcome::ok) {
+      state->done = true;
+      if (!is_hedge) {
+        d->finished_bytes += state->end - state->begin;
+        d->finished_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - state->started).count();
+      }
+    }
+    if (outcome != ChunkOutcome::superseded && !(is_hedge && outcome != ChunkOutcome::ok)) {
+      d->in_flight.erase(chunk);
+    }
+    if (outcome == ChunkOutcome::superseded) {
+      continue;
+    }
     if (outcome == ChunkOutcome::ranges_ignored) {
       d->ranges_ignored = true;
       d->queue.push_front(chunk);
@@ -233,6 +433,9 @@ asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
       co_return;
     }
 
+    if (d->widen()) {
+      spawn_worker(d);
+    }
     auto complete = [d, chunk] { return d->sink.complete_chunk(chunk); };
     auto completed = co_await util::offload(d->blocking, std::move(complete));
     if (!completed) {
@@ -240,6 +443,31 @@ asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
       co_return;
     }
   }
+}
+
+void spawn_worker(const std::shared_ptr<Download>& d) {
+  d->signals.push_back(std::make_unique<asio::cancellation_signal>());
+  ++d->running;
+  ++d->active;
+  asio::co_spawn(d->all_done.get_executor(), run_worker(d),
+                 asio::bind_cancellation_slot(d->signals.back()->slot(), [d](std::exception_ptr e) {
+                   if (e) {
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const boost::system::system_error& error) {
+                       if (error.code() != asio::error::operation_aborted) {
+                         d->fail(proto::make_error(Errc::internal,
+                                                   std::string("download worker failed: ") + error.what()));
+                       }
+                     } catch (const std::exception& error) {
+                       d->fail(proto::make_error(Errc::internal,
+                                                 std::string("download worker failed: ") + error.what()));
+                     }
+                   }
+                   if (--d->running == 0) {
+                     d->all_done.cancel();
+                   }
+                 }));
 }
 
 // The server ignores Range: fetch the whole file in one stream, from byte 0, and complete
@@ -337,28 +565,11 @@ asio::awaitable<proto::Result<void>> download_file(HubClient& hub, ConnectionLim
     d->all_done.expires_at(asio::steady_timer::time_point::max());
   }
 
-  const auto workers =
-      std::min<std::size_t>(static_cast<std::size_t>(std::max(request.connections, 1)), d->queue.size());
+  d->max_workers = std::max(request.connections, 1);
+  d->target = d->max_workers;
+  const auto workers = std::min<std::size_t>(static_cast<std::size_t>(d->max_workers), d->queue.size());
   for (std::size_t i = 0; i < workers; ++i) {
-    d->signals.push_back(std::make_unique<asio::cancellation_signal>());
-    ++d->running;
-    asio::co_spawn(
-        io, run_worker(d), asio::bind_cancellation_slot(d->signals.back()->slot(), [d](std::exception_ptr e) {
-          if (e) {
-            try {
-              std::rethrow_exception(e);
-            } catch (const boost::system::system_error& error) {
-              if (error.code() != asio::error::operation_aborted) {
-                d->fail(proto::make_error(Errc::internal, std::string("download worker failed: ") + error.what()));
-              }
-            } catch (const std::exception& error) {
-              d->fail(proto::make_error(Errc::internal, std::string("download worker failed: ") + error.what()));
-            }
-          }
-          if (--d->running == 0) {
-            d->all_done.cancel();
-          }
-        }));
+    spawn_worker(d);
   }
 
   bool cancelled = false;

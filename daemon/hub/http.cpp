@@ -42,6 +42,9 @@ int on_transfer_info(void* user, curl_off_t, curl_off_t received, curl_off_t, cu
   auto* exchange = static_cast<Exchange*>(user);
   const auto now = std::chrono::steady_clock::now();
   const auto total = received + uploaded;
+  if (exchange->request->abandon && exchange->request->abandon()) {
+    return 1;
+  }
   if (total != exchange->last_received) {
     exchange->last_received = total;
     exchange->last_progress = now;
@@ -127,8 +130,15 @@ asio::awaitable<HttpResponse> perform_http(CurlMulti& multi, const HttpRequest& 
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(e, CURLOPT_USERAGENT, request.user_agent.c_str());
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  if (request.multiplex) {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  } else {
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+  }
+  if (request.fresh_connection) {
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+  }
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(request.connect_timeout.count()));
   if (request.total_timeout.count() > 0) {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.total_timeout.count()));
@@ -165,6 +175,7 @@ asio::awaitable<HttpResponse> perform_http(CurlMulti& multi, const HttpRequest& 
   response.curl_code = co_await multi.perform(e);
   curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &response.status);
   if (exchange.stalled) {
+    response.stalled = true;
     response.curl_code = CURLE_OPERATION_TIMEDOUT;
     response.curl_error = "no data received for " + std::to_string(request.stall_timeout.count()) + " s";
   } else if (response.curl_code != CURLE_OK) {

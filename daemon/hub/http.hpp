@@ -35,6 +35,15 @@ struct HttpRequest {
   std::function<bool(long status, std::span<const std::byte>)> on_body;
   std::size_t max_body = 16U * 1024U * 1024U;
   std::string user_agent = "timmd/0.1";
+  // Opens a new connection instead of reusing one, e.g. after a stall on a reused one.
+  bool fresh_connection = false;
+  // False: HTTP/1.1 on a connection of its own (kept for reuse by later requests). Parallel
+  // ranges need separate TCP connections, because CDNs limit the rate per connection and
+  // HTTP/2 streams on one connection would share that limit.
+  bool multiplex = true;
+  // Polled at least once a second while the transfer runs; returning true aborts it with
+  // CURLE_ABORTED_BY_CALLBACK, e.g. when another request already fetched the same bytes.
+  std::function<bool()> abandon;
 };
 
 struct HttpResponse {
@@ -44,6 +53,7 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers; // names in lower case
   std::string body;
   bool body_too_large = false;
+  bool stalled = false; // no byte arrived for stall_timeout (curl_code is CURLE_OPERATION_TIMEDOUT)
 
   // Value of the last header with this name (case-insensitive); empty when absent.
   std::string header(std::string_view name) const;

@@ -174,6 +174,8 @@ proto::Result<void> apply_file(const std::filesystem::path& file, Config& config
                       reader.read("offline", config.offline), reader.read("log_level", config.log_level), reader.read("registry_dir", config.registry_dir), reader.read("remap_dir", config.remap_dir),
                       reader.read_duration("open_revision_ttl_s", config.open_revision_ttl),
                       reader.read("max_cache_bytes", config.max_cache_bytes),
+                      reader.read("min_free_bytes", config.min_free_bytes), reader.read("auto_gc", config.auto_gc),
+                      reader.read("allow_network_cache", config.allow_network_cache),
                       reader.read("shutdown_grace_s", shutdown_grace),
                       reader.read_duration("client_idle_timeout_s", config.client_idle_timeout),
                       reader.read_duration("frame_timeout_s", config.frame_timeout),
@@ -323,6 +325,7 @@ proto::Result<Config> load_config(const CommandLine& command_line) {
   if (command_line.log_level) {
     config.log_level = *command_line.log_level;
   }
+  config.debug_skip_verify = command_line.debug_skip_verify;
 
   config.endpoint = normalize_endpoint(config.endpoint);
   if (!is_http_url(config.endpoint)) {

@@ -51,12 +51,23 @@ struct Config {
   // `open` reuses a branch or tag's commit recorded less than this long ago instead of asking
   // the Hub, so that warm opens cost no network round trip; `pull` always asks.
   std::chrono::seconds open_revision_ttl{60};
-  // Target size of the cache for `gc` without --max-size; 0 means only unreferenced blobs go.
+  // Quota of the cache: the size `gc` without --max-size shrinks it to, and the size a download
+  // may not push it beyond (see auto_gc); 0 means no quota.
   std::uint64_t max_cache_bytes = 0;
+  // Free space that a download must leave on the cache filesystem.
+  std::uint64_t min_free_bytes = 128ULL * 1024 * 1024;
+  // When a download would break the quota or the free-space floor, evict least recently used
+  // blobs first instead of refusing it with `disk_full`.
+  bool auto_gc = true;
+  // Accept a cache directory on NFS, SMB, FUSE and the like, where only the user can guarantee
+  // that a single daemon uses it.
+  bool allow_network_cache = false;
   std::chrono::seconds shutdown_grace{10};
   std::chrono::seconds client_idle_timeout{600};
   std::chrono::seconds frame_timeout{30};
   std::size_t max_clients = 1024;
+  // Benchmarks only: LFS downloads are published without hashing (command line only).
+  bool debug_skip_verify = false;
 };
 
 // Command-line values; unset ones leave the configuration as it is.
@@ -67,6 +78,7 @@ struct CommandLine {
   std::optional<std::string> endpoint;
   bool offline = false;
   std::optional<std::string> log_level;
+  bool debug_skip_verify = false;
 };
 
 // Builds the configuration. A missing or malformed file, an unknown key (usually a typo), a

@@ -12,6 +12,7 @@
 #include "daemon/server/unix_listener.hpp"
 #include "daemon/store/blob_store.hpp"
 #include "daemon/store/cache_layout.hpp"
+#include "daemon/store/filesystem_kind.hpp"
 #include "daemon/store/index.hpp"
 #include "daemon/store/repair.hpp"
 
@@ -72,7 +73,7 @@ public:
          asio::thread_pool& pool, Acceptor acceptor, ListenerInfo listener, std::shared_ptr<const remap::RuleSet> rules,
          const AccessPolicy& access)
       : m_io(io), m_multi(io.get_executor()), m_hub(m_multi, hub_settings(config)),
-        m_pulls(io.get_executor(), pool.get_executor(), config, index, layout, blobs, m_hub),
+        m_pulls(io.get_executor(), pool.get_executor(), config, index, layout, blobs, m_hub, m_leases),
         m_opens(io.get_executor(), pool.get_executor(), m_pulls, index, layout, blobs, std::move(rules)),
         m_context{config,   access,  m_pulls,  m_opens, m_leases, index, layout, blobs, pool.get_executor(),
                   registry, aliases, std::move(listener)},
@@ -199,9 +200,9 @@ private:
   asio::io_context& m_io;
   hub::CurlMulti m_multi;
   hub::HubClient m_hub;
+  LeaseTable m_leases;
   PullService m_pulls;
   OpenService m_opens;
-  LeaseTable m_leases;
   ServerContext m_context;
   Acceptor m_acceptor;
   asio::signal_set m_signals;
@@ -215,11 +216,22 @@ int run_daemon(const Config& config) {
   spdlog::info("timmd starting: pid {}, cache {}, endpoint {}, token {}{}", getpid(), config.cache_dir.string(),
                config.endpoint, config.token.empty() ? "not set" : "from ",
                config.token.empty() ? "" : config.token_source, config.offline ? ", offline" : "");
+  if (config.debug_skip_verify) {
+    spdlog::warn("--debug-skip-verify is set: LFS downloads are published without checking their SHA-256; "
+                 "this is for benchmarks, and the cache may hold corrupt blobs afterwards");
+  }
 
   auto layout = store::CacheLayout::open(config.cache_dir);
   if (!layout) {
     spdlog::critical("{}", layout.error().message);
     return 1;
+  }
+  if (auto local = store::check_local_filesystem(layout->root()); !local) {
+    if (!config.allow_network_cache) {
+      spdlog::critical("{}", local.error().message);
+      return 1;
+    }
+    spdlog::warn("{} (allowed by allow_network_cache)", local.error().message);
   }
   auto index = store::Index::open(layout->index_path());
   if (!index) {

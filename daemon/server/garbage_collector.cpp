@@ -52,6 +52,10 @@ proto::Result<GcReport> collect_garbage(const GcRequest& request, store::Index& 
       ++report.kept_leased;
       continue;
     }
+    if (request.keep.contains(blob.blob.sha256)) {
+      ++report.kept_requested;
+      continue;
+    }
     if (!request.dry_run) {
       if (auto deleted = index.delete_blob(blob.blob.sha256); !deleted) {
         return deleted.error();

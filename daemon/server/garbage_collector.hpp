@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,8 @@ struct GcRequest {
   // (derived blobs whose source is gone, blobs no snapshot names).
   std::optional<std::uint64_t> max_bytes;
   bool dry_run = false;
+  // Blobs never evicted by this run, e.g. the other files of a pull that makes room for itself.
+  std::set<std::string, std::less<>> keep;
 };
 
 struct EvictedBlob {
@@ -40,6 +43,7 @@ struct GcReport {
   std::uint64_t bytes_after = 0;
   std::size_t kept_pinned = 0; // blobs the target wanted gone but a pin kept
   std::size_t kept_leased = 0; // the same for client leases
+  std::size_t kept_requested = 0; // the same for GcRequest::keep
 
   nlohmann::json to_json() const;
 };

@@ -20,6 +20,8 @@
 #include <ctime>
 #include <functional>
 
+#include <sys/stat.h>
+
 namespace asio = boost::asio;
 
 namespace timmd::server {
@@ -59,9 +61,9 @@ struct FileJobs {
 
 PullService::PullService(asio::any_io_executor io, asio::any_io_executor blocking, const Config& config,
                          store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
-                         hub::HubClient& hub)
+                         hub::HubClient& hub, const LeaseTable& leases)
     : m_io(io), m_blocking(std::move(blocking)), m_config(config), m_index(index), m_layout(layout), m_blobs(blobs),
-      m_hub(hub), m_limiter(io, config.download.max_connections), m_snapshots(io), m_downloads(io) {}
+      m_hub(hub), m_space(config, index, layout, blobs, leases), m_limiter(io, config.download.max_connections), m_snapshots(io), m_downloads(io) {}
 
 void PullService::abort_transfers() {
   m_hub.multi().abort_all();
@@ -302,6 +304,34 @@ proto::Result<std::optional<store::BlobRecord>> PullService::cached_blob(const s
   return found;
 }
 
+proto::Result<void> PullService::make_room(const std::string& repo, const std::string& commit,
+                                           const store::FileRecord& file) {
+  // A partial of the same plan already holds its blocks (preallocated); a new one needs them all.
+  SpaceRequest request;
+  request.incoming = file.size;
+  struct stat partial {};
+  if (::stat(m_layout.partial_path(file.etag).c_str(), &partial) == 0) {
+    const auto allocated = static_cast<std::uint64_t>(partial.st_blocks) * 512;
+    request.incoming -= std::min(request.incoming, allocated);
+  }
+  if (request.incoming == 0) {
+    return {};
+  }
+  request.what = repo + "/" + file.path + " (blob " + short_hash(file.etag) + ")";
+
+  // The files this pull already has must survive the room made for the rest.
+  auto siblings = m_index.files_at(repo, commit);
+  if (!siblings) {
+    return siblings.error();
+  }
+  for (const auto& sibling : siblings->value_or(std::vector<store::FileRecord>{})) {
+    if (!sibling.blob_sha256.empty()) {
+      request.keep.insert(sibling.blob_sha256);
+    }
+  }
+  return m_space.make_room(request);
+}
+
 asio::awaitable<proto::Result<PulledFile>> PullService::ensure_file(const PullRequest& request,
                                                                     const std::string& commit, store::FileRecord file,
                                                                     FileStatus& status) {
@@ -390,7 +420,12 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
                                 {{"repo", repo}, {"commit", commit}, {"path", file.path}});
   }
 
-  const store::DownloadPlan plan{file.etag, file.size, m_config.download.chunk_size};
+  if (auto room = make_room(repo, commit, file); !room) {
+    spdlog::error("cannot download {}/{} (blob {}): {}", repo, file.path, short_hash(file.etag), room.error().message);
+    co_return room.error();
+  }
+
+  const store::DownloadPlan plan{file.etag, file.size, m_config.download.chunk_size, m_config.debug_skip_verify};
   auto open_partial = [this, plan] { return store::PartialDownload::open(m_index, m_layout, plan); };
   auto partial = co_await util::offload(m_blocking, std::move(open_partial));
   if (!partial) {
@@ -398,7 +433,8 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
                   partial.error().message);
     co_return partial.error();
   }
-  auto& download = **partial;
+  const std::shared_ptr<store::PartialDownload> shared_download = std::move(*partial);
+  auto& download = *shared_download;
   spdlog::info("downloading {}/{} at {} (blob {}, {} bytes, {} of {} chunks already complete) from {}", repo, file.path,
                short_hash(commit), short_hash(file.etag), file.size,
                download.chunk_count() - download.missing_chunks().size(), download.chunk_count(),
@@ -406,7 +442,8 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
 
   transfer->size = file.size;
   transfer->state = "downloading";
-  PartialDownloadSink sink(download);
+  PartialDownloadSink sink(shared_download, m_blocking);
+  sink.start_hashing();
   const hub::FileDownloadRequest fetch{repo,
                                        commit,
                                        file.path,

@@ -8,7 +8,9 @@
 #include "daemon/hub/connection_limiter.hpp"
 #include "daemon/hub/hub_client.hpp"
 #include "daemon/server/config.hpp"
+#include "daemon/server/lease_table.hpp"
 #include "daemon/server/single_flight.hpp"
+#include "daemon/server/space_policy.hpp"
 #include "daemon/store/blob_store.hpp"
 #include "daemon/store/cache_layout.hpp"
 #include "daemon/store/index.hpp"
@@ -92,7 +94,7 @@ public:
   // REQUIRES: every reference outlives the service.
   PullService(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking, const Config& config,
               store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
-              hub::HubClient& hub);
+              hub::HubClient& hub, const LeaseTable& leases);
 
   boost::asio::awaitable<proto::Result<PullResult>> pull(PullRequest request, std::shared_ptr<PullProgress> progress);
 
@@ -118,6 +120,8 @@ private:
   boost::asio::awaitable<proto::Result<store::BlobRecord>> download_blob(std::string repo, std::string commit,
                                                                          store::FileRecord file);
   proto::Result<std::optional<store::BlobRecord>> cached_blob(const store::FileRecord& file);
+  // Makes room in the cache for the part of `file` not yet allocated by an earlier partial.
+  proto::Result<void> make_room(const std::string& repo, const std::string& commit, const store::FileRecord& file);
 
   boost::asio::any_io_executor m_io;
   boost::asio::any_io_executor m_blocking;
@@ -126,6 +130,7 @@ private:
   const store::CacheLayout& m_layout;
   const store::BlobStore& m_blobs;
   hub::HubClient& m_hub;
+  SpacePolicy m_space;
   hub::ConnectionLimiter m_limiter;
   SingleFlight<proto::Result<Snapshot>> m_snapshots;
   SingleFlight<proto::Result<store::BlobRecord>> m_downloads;

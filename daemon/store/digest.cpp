@@ -121,6 +121,36 @@ proto::Result<void> hash_file_into(const std::filesystem::path& path,
   }
 }
 
+proto::Result<void> hash_range_into(int fd, std::uint64_t offset, std::uint64_t length,
+                                    const std::filesystem::path& path,
+                                    std::span<Hasher* const> hashers) {
+  std::vector<std::byte> buffer(static_cast<std::size_t>(std::min<std::uint64_t>(k_read_size, length)));
+  while (length > 0) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length));
+    const auto count = ::pread(fd, buffer.data(), want, static_cast<off_t>(offset));
+    if (count < 0 && errno == EINTR) {
+      continue;
+    }
+    if (count < 0) {
+      return errno_error("reading for hashing", path, errno);
+    }
+    if (count == 0) {
+      return proto::make_error(proto::Errc::internal,
+                               "cannot hash " + path.string() + ": the file ends at byte " +
+                                 std::to_string(offset) + ", before the " + std::to_string(length) +
+                                 " bytes still expected; it was truncated by another process",
+                               {{"path", path.string()}});
+    }
+    const auto chunk = std::span(buffer).first(static_cast<std::size_t>(count));
+    for (auto* hasher : hashers) {
+      hasher->update(chunk);
+    }
+    offset += static_cast<std::uint64_t>(count);
+    length -= static_cast<std::uint64_t>(count);
+  }
+  return {};
+}
+
 proto::Result<std::string> hash_file(const std::filesystem::path& path, DigestKind kind) {
   std::uint64_t size = 0;
   if (kind == DigestKind::git_sha1) {

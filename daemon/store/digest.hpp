@@ -49,6 +49,13 @@ private:
 // Hashes a whole file with 1 MiB reads; the error names the path on an I/O failure.
 proto::Result<std::string> hash_file(const std::filesystem::path& path, DigestKind kind);
 
+// Feeds bytes [offset, offset + length) of an open file to every hasher with 1 MiB preads, so
+// that a download can hash its completed prefix while the rest arrives. A file that ends
+// before the range does is `internal`; errors name `path`.
+proto::Result<void> hash_range_into(int fd, std::uint64_t offset, std::uint64_t length,
+                                    const std::filesystem::path& path,
+                                    std::span<Hasher* const> hashers);
+
 // Feeds a whole file to every hasher in one pass of 1 MiB reads, so that one read of a large
 // file yields both its SHA-256 and its git blob SHA-1. A missing file is `not_found`, other
 // I/O failures `internal`; both name the path.

@@ -157,7 +157,11 @@ proto::Result<std::unique_ptr<PartialDownload>> PartialDownload::open(Index& ind
 PartialDownload::PartialDownload(Index& index, const CacheLayout& layout, DownloadPlan plan,
                                  int fd, std::vector<bool> chunks_done)
   : m_index(index), m_layout(layout), m_plan(std::move(plan)), m_fd(fd),
-    m_chunks_done(std::move(chunks_done)) {}
+    m_chunks_done(std::move(chunks_done)), m_sha256(Hasher::sha256()) {
+  if (is_sha1_hex(m_plan.key)) {
+    m_git_sha1 = Hasher::git_blob_sha1(m_plan.size);
+  }
+}
 
 PartialDownload::~PartialDownload() { UniqueFd closed(m_fd); }
 
@@ -250,7 +254,68 @@ proto::Result<void> PartialDownload::complete_chunk(std::size_t chunk) {
   return {};
 }
 
+bool PartialDownload::hash_next_chunk() {
+  std::unique_lock hashing(m_hash_mutex, std::try_to_lock);
+  if (!hashing.owns_lock() || m_fd < 0 || m_hashed_chunks >= chunk_count() ||
+      !chunk_done(m_hashed_chunks)) {
+    return false;
+  }
+  if (m_plan.skip_verify && !m_git_sha1) {
+    return false;
+  }
+
+  try {
+    if (auto hashed = hash_chunks(m_hashed_chunks + 1); !hashed) {
+      spdlog::warn("partial download {}: hashing ahead stopped at chunk {}: {}; verification "
+                   "rereads the file from the start",
+                   m_plan.key, m_hashed_chunks, hashed.error().message);
+      return false;
+    }
+  } catch (const std::exception& error) {
+    restart_hashing();
+    spdlog::warn("partial download {}: hashing ahead failed: {}; verification rereads the file "
+                 "from the start",
+                 m_plan.key, error.what());
+    return false;
+  }
+  return true;
+}
+
+proto::Result<void> PartialDownload::hash_chunks(std::size_t end) {
+  std::vector<Hasher*> hashers = {&m_sha256};
+  if (m_git_sha1) {
+    hashers.push_back(&*m_git_sha1);
+  }
+  const auto file = m_layout.partial_path(m_plan.key);
+
+  while (m_hashed_chunks < end) {
+    const auto begin = chunk_begin(m_hashed_chunks);
+    auto hashed = hash_range_into(m_fd, begin, chunk_end(m_hashed_chunks) - begin, file, hashers);
+    if (!hashed) {
+      // The hashers hold part of a chunk now; only a fresh start gives a digest of the file.
+      restart_hashing();
+      return hashed.error();
+    }
+    ++m_hashed_chunks;
+    m_hashed_bytes.store(chunk_end(m_hashed_chunks - 1), std::memory_order_relaxed);
+  }
+  return {};
+}
+
+void PartialDownload::restart_hashing() {
+  m_sha256 = Hasher::sha256();
+  if (m_git_sha1) {
+    m_git_sha1 = Hasher::git_blob_sha1(m_plan.size);
+  }
+  m_hashed_chunks = 0;
+  m_hashed_bytes.store(0, std::memory_order_relaxed);
+}
+
 void PartialDownload::reset_chunk(std::size_t chunk) {
+  std::lock_guard hashing(m_hash_mutex);
+  if (chunk < m_hashed_chunks) {
+    restart_hashing();
+  }
   {
     std::lock_guard lock(m_mutex);
     if (chunk >= m_chunks_done.size() || !m_chunks_done[chunk]) {
@@ -266,6 +331,7 @@ void PartialDownload::reset_chunk(std::size_t chunk) {
 }
 
 proto::Result<BlobRecord> PartialDownload::finish(const BlobStore& blobs) {
+  std::lock_guard hashing(m_hash_mutex);
   if (m_fd < 0) {
     return finished_error(m_plan);
   }
@@ -281,25 +347,27 @@ proto::Result<BlobRecord> PartialDownload::finish(const BlobStore& blobs) {
   if (::fsync(m_fd) != 0) {
     return errno_error("flushing", file, errno);
   }
-  UniqueFd closed(std::exchange(m_fd, -1));
 
   // Blobs are always named by SHA-256; a git-sha1 key needs the git hash as well, for the check.
-  const bool is_git_key = is_sha1_hex(m_plan.key);
-  auto sha256 = Hasher::sha256();
-  auto git_sha1 = Hasher::git_blob_sha1(m_plan.size);
-  std::vector<Hasher*> hashers = {&sha256};
-  if (is_git_key) {
-    hashers.push_back(&git_sha1);
+  const bool is_git_key = m_git_sha1.has_value();
+  std::string sha256_hex;
+  std::string git_oid;
+  if (m_plan.skip_verify && !is_git_key) {
+    spdlog::warn("partial download {}: published without verification (--debug-skip-verify)",
+                 m_plan.key);
+    sha256_hex = m_plan.key;
+  } else {
+    if (auto hashed = hash_chunks(chunk_count()); !hashed) {
+      return hashed.error();
+    }
+    sha256_hex = m_sha256.final_hex();
+    git_oid = is_git_key ? m_git_sha1->final_hex() : std::string();
   }
-  if (auto hashed = hash_file_into(file, hashers); !hashed) {
-    return hashed.error();
-  }
-  const auto sha256_hex = sha256.final_hex();
-  const auto git_oid = is_git_key ? git_sha1.final_hex() : std::string();
+  UniqueFd closed(std::exchange(m_fd, -1));
   const auto& actual = is_git_key ? git_oid : sha256_hex;
 
   if (actual != m_plan.key) {
-    discard();
+    remove_partial();
     const auto kind = is_git_key ? "git blob SHA-1" : "SHA-256";
     return proto::make_error(proto::Errc::integrity_error,
                              "the download of " + m_plan.key + " failed verification: expected " +
@@ -331,6 +399,11 @@ proto::Result<BlobRecord> PartialDownload::finish(const BlobStore& blobs) {
 }
 
 void PartialDownload::discard() {
+  std::lock_guard hashing(m_hash_mutex);
+  remove_partial();
+}
+
+void PartialDownload::remove_partial() {
   UniqueFd closed(std::exchange(m_fd, -1));
   const auto file = m_layout.partial_path(m_plan.key);
 

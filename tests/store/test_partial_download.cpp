@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <string>
 #include <thread>
 #include <vector>
@@ -438,4 +439,134 @@ TEST_CASE("download on a full disk is disk_full") {
   REQUIRE(fits);
   write_all(**fits, content);
   CHECK((*fits)->finish(BlobStore(layout)));
+}
+
+TEST_CASE("hashing ahead follows completed prefix") {
+  TempDir dir;
+  OpenCache cache(dir.path());
+  const auto content = make_content(3 * k_chunk + 7, 11);
+  const auto sha256 = sha256_of(content);
+  auto partial = open_partial(cache, sha256, content.size());
+
+  write_chunk(*partial, content, 1);
+  CHECK_FALSE(partial->hash_next_chunk()); // chunk 0 is missing, so chunk 1 must wait
+  CHECK(partial->bytes_hashed() == 0);
+
+  write_chunk(*partial, content, 0);
+  CHECK(partial->hash_next_chunk());
+  CHECK(partial->hash_next_chunk());
+  CHECK(partial->bytes_hashed() == 2 * k_chunk);
+  CHECK_FALSE(partial->hash_next_chunk());
+
+  write_chunk(*partial, content, 3);
+  write_chunk(*partial, content, 2);
+  const auto record = partial->finish(cache.blobs);
+  REQUIRE(record);
+  CHECK(record->sha256 == sha256);
+  CHECK(partial->bytes_hashed() == content.size());
+  CHECK_FALSE(partial->hash_next_chunk()); // the download has ended
+}
+
+TEST_CASE("hashing ahead yields git oid") {
+  TempDir dir;
+  OpenCache cache(dir.path());
+  const auto content = make_content(2 * k_chunk + 3, 12);
+  const auto git_oid = git_oid_of(content);
+  auto partial = open_partial(cache, git_oid, content.size());
+  write_all(*partial, content);
+  CHECK(partial->hash_next_chunk());
+
+  const auto record = partial->finish(cache.blobs);
+  REQUIRE(record);
+  CHECK(record->git_oid == git_oid);
+  CHECK(record->sha256 == sha256_of(content));
+}
+
+TEST_CASE("reset hashed chunk restarts hash") {
+  TempDir dir;
+  OpenCache cache(dir.path());
+  const auto content = make_content(2 * k_chunk, 13);
+  const auto sha256 = sha256_of(content);
+  auto partial = open_partial(cache, sha256, content.size());
+  write_all(*partial, content);
+  CHECK(partial->hash_next_chunk());
+  CHECK(partial->bytes_hashed() == k_chunk);
+
+  // The chunk is fetched again, this time with different bytes, which the digest must see.
+  partial->reset_chunk(0);
+  CHECK(partial->bytes_hashed() == 0);
+  const auto other = make_content(k_chunk, 14);
+  REQUIRE(partial->write(0, std::as_bytes(std::span(other.data(), k_chunk))));
+  REQUIRE(partial->complete_chunk(0));
+
+  const auto result = partial->finish(cache.blobs);
+  REQUIRE_FALSE(result);
+  CHECK(result.error().code == Errc::integrity_error);
+}
+
+TEST_CASE("hashing beside concurrent writers") {
+  TempDir dir;
+  OpenCache cache(dir.path());
+  const auto content = make_content(24 * k_chunk + 9, 15);
+  const auto sha256 = sha256_of(content);
+  auto partial = open_partial(cache, sha256, content.size());
+
+  std::atomic<bool> writing = true;
+  std::thread hasher([&] {
+    while (writing.load()) {
+      if (!partial->hash_next_chunk()) {
+        std::this_thread::yield();
+      }
+    }
+  });
+  std::vector<std::thread> writers;
+  for (std::size_t t = 0; t < 3; ++t) {
+    writers.emplace_back([&, t] {
+      for (auto chunk = t; chunk < partial->chunk_count(); chunk += 3) {
+        const auto begin = partial->chunk_begin(chunk);
+        const auto size = partial->chunk_end(chunk) - begin;
+        CHECK(partial->write(begin, std::as_bytes(std::span(content.data() + begin, size))));
+        CHECK(partial->complete_chunk(chunk));
+      }
+    });
+  }
+  for (auto& writer : writers) {
+    writer.join();
+  }
+  writing = false;
+  hasher.join();
+
+  const auto record = partial->finish(cache.blobs);
+  REQUIRE(record);
+  CHECK(record->sha256 == sha256);
+  CHECK(read_file(cache.blobs.path(sha256)) == content);
+}
+
+TEST_CASE("skip_verify trusts only sha256 keys") {
+  TempDir dir;
+  OpenCache cache(dir.path());
+  const auto expected = make_content(k_chunk + 1, 16);
+  const auto served = make_content(k_chunk + 1, 17);
+  const auto sha256 = sha256_of(expected);
+  {
+    auto partial = PartialDownload::open(*cache.index, cache.layout,
+                                         {.key = sha256, .size = served.size(), .chunk_size = k_chunk,
+                                          .skip_verify = true})
+                     .value();
+    write_all(*partial, served);
+    CHECK_FALSE(partial->hash_next_chunk());
+    const auto record = partial->finish(cache.blobs);
+    REQUIRE(record); // the debug switch publishes unchecked bytes, which is what it measures
+    CHECK(record->sha256 == sha256);
+  }
+
+  const auto git_oid = git_oid_of(expected);
+  auto partial = PartialDownload::open(*cache.index, cache.layout,
+                                       {.key = git_oid, .size = served.size(), .chunk_size = k_chunk,
+                                        .skip_verify = true})
+                   .value();
+  write_all(*partial, served);
+  const auto result = partial->finish(cache.blobs);
+  REQUIRE_FALSE(result);
+  CHECK(result.error().code == Errc::integrity_error);
 }

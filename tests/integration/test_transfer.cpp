@@ -1,0 +1,150 @@
+// The transfer engine against a misbehaving connection: a stall is asked again on a new
+// connection without spending the retry budget, and a slow chunk at the end of a file gets a
+// second request so that one connection does not hold the whole file back.
+#include "tests/integration/daemon_fixture.hpp"
+
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <string>
+
+using namespace timmd::testing;
+using timmd::testhub::Fault;
+using timmd::testhub::FaultKind;
+using nlohmann::json;
+
+namespace {
+
+std::size_t count_of(const std::string& text, const std::string& needle) {
+  std::size_t count = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+    ++count;
+  }
+  return count;
+}
+
+Fault stall_fault(std::uint64_t after_bytes, std::uint64_t ms, std::uint32_t count) {
+  Fault fault;
+  fault.match = {"cdn", "GET", "*"};
+  fault.kind = FaultKind::stall;
+  fault.after_bytes = after_bytes;
+  fault.ms = ms;
+  fault.count = count;
+  return fault;
+}
+
+} // namespace
+
+TEST_CASE("stall retried without spending budget") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  const auto weights = scratch.path() / "src" / "model.safetensors";
+  write_random_file(weights, 3ULL * 1024 * 1024, 41);
+  make_repo(scratch.path() / "hub", "org/stall", {{"model.safetensors", weights}});
+  auto hub = start_hub(scratch.path() / "hub");
+  // Two stalls with a budget of two attempts: counted as failures they would end the pull.
+  hub->add_fault(stall_fault(256 * 1024, 30'000, 2));
+  DaemonProcess daemon(scratch.path() / "daemon",
+                       {hub->endpoint(),
+                        {{"download",
+                          {{"chunk_size", 4 * 1024 * 1024},
+                           {"connections_per_file", 1},
+                           {"stall_timeout_s", 1},
+                           {"retry_attempts", 2}}}}});
+  daemon.start();
+  auto connection = daemon.connect();
+
+  auto result = connection.request("pull", {{"name", "org/stall"}});
+  REQUIRE_MESSAGE(result, (result ? std::string() : result.error().message));
+  CHECK((*result)["files"][0]["sha256"] == sha256_of(weights));
+  const auto log = daemon.log();
+  CHECK(count_of(log, "stalled at byte") == 2);
+  CHECK(count_of(log, "asking again on a new connection") == 2);
+  CHECK(log.find("retrying chunk") == std::string::npos);
+
+  // Each new request starts where the stalled one stopped.
+  std::vector<std::string> ranges;
+  for (const auto& record : hub->requests()) {
+    if (record.listener == "cdn" && record.method == "GET") {
+      ranges.push_back(record.range);
+    }
+  }
+  REQUIRE(ranges.size() == 3);
+  CHECK(ranges[0].starts_with("bytes=0-"));
+  CHECK_FALSE(ranges[1].starts_with("bytes=0-"));
+  CHECK_FALSE(ranges[2].starts_with("bytes=0-"));
+}
+
+TEST_CASE("endless stall fails with timeout") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  const auto weights = scratch.path() / "src" / "model.safetensors";
+  write_random_file(weights, 1024 * 1024, 42);
+  make_repo(scratch.path() / "hub", "org/stall", {{"model.safetensors", weights}});
+  auto hub = start_hub(scratch.path() / "hub");
+  hub->add_fault(stall_fault(1000, 60'000, 0));
+  DaemonProcess daemon(scratch.path() / "daemon",
+                       {hub->endpoint(),
+                        {{"download", {{"connections_per_file", 1}, {"stall_timeout_s", 1}, {"retry_attempts", 2}}}}});
+  daemon.start();
+  auto connection = daemon.connect();
+
+  auto result = connection.request("pull", {{"name", "org/stall"}});
+  REQUIRE_FALSE(result);
+  CHECK(result.error().code == timmd::proto::Errc::timeout);
+  CHECK(cached_blobs(daemon.cache_dir()).empty());
+}
+
+TEST_CASE("slow last chunk gets second request") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  constexpr std::uint64_t k_chunk = 1024 * 1024;
+  const auto weights = scratch.path() / "src" / "model.safetensors";
+  write_random_file(weights, 6 * k_chunk, 43);
+  make_repo(scratch.path() / "hub", "org/straggler", {{"model.safetensors", weights}});
+  auto hub = start_hub(scratch.path() / "hub");
+  // One request stalls for longer than the test may take, but not long enough to be a stall.
+  constexpr std::uint64_t k_stall_ms = 40'000;
+  hub->add_fault(stall_fault(64 * 1024, k_stall_ms, 1));
+  DaemonProcess daemon(
+    scratch.path() / "daemon",
+    {hub->endpoint(),
+     {{"download", {{"chunk_size", k_chunk}, {"connections_per_file", 3}, {"stall_timeout_s", 120}}}}});
+  daemon.start();
+  auto connection = daemon.connect();
+
+  const auto started = std::chrono::steady_clock::now();
+  auto result = connection.request("pull", {{"name", "org/straggler"}});
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  REQUIRE_MESSAGE(result, (result ? std::string() : result.error().message));
+  CHECK((*result)["files"][0]["sha256"] == sha256_of(weights));
+  CHECK(elapsed < std::chrono::milliseconds(k_stall_ms / 2));
+  const auto log = daemon.log();
+  CHECK(log.find("is slow; fetching its last") != std::string::npos);
+  CHECK(sha256_of(cached_blobs(daemon.cache_dir()).at(sha256_of(weights))) == sha256_of(weights));
+}
+
+TEST_CASE("HTTP 429 halves file connections") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  const auto weights = scratch.path() / "src" / "model.safetensors";
+  write_random_file(weights, 8ULL * 1024 * 1024, 44);
+  make_repo(scratch.path() / "hub", "org/busy", {{"model.safetensors", weights}});
+  auto hub = start_hub(scratch.path() / "hub");
+  Fault busy;
+  busy.match = {"cdn", "GET", "*"};
+  busy.kind = FaultKind::status;
+  busy.status = 429;
+  busy.retry_after = 0;
+  busy.count = 3;
+  hub->add_fault(busy);
+  DaemonProcess daemon(scratch.path() / "daemon", {hub->endpoint(), {{"download", {{"connections_per_file", 4}}}}});
+  daemon.start();
+  auto connection = daemon.connect();
+
+  auto result = connection.request("pull", {{"name", "org/busy"}});
+  REQUIRE_MESSAGE(result, (result ? std::string() : result.error().message));
+  CHECK((*result)["files"][0]["sha256"] == sha256_of(weights));
+  CHECK(daemon.log().find("HTTP 429 for org/busy/model.safetensors: fetching it on 2 connections instead of 4") !=
+        std::string::npos);
+}
