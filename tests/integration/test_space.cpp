@@ -34,6 +34,14 @@ std::unique_ptr<TwoRepos> make_two_repos() {
   return setup;
 }
 
+// Starts a daemon on the test Hub of `setup` with `config` over the test defaults.
+std::unique_ptr<DaemonProcess> start_daemon(const TwoRepos& setup, json config) {
+  auto daemon = std::make_unique<DaemonProcess>(setup.scratch.path() / "daemon",
+                                                DaemonOptions{setup.hub->endpoint(), std::move(config)});
+  daemon->start();
+  return daemon;
+}
+
 timmd::proto::Result<json> pull(timmd::client::Connection& connection, const std::string& name) {
   return connection.request("pull", {{"name", name}});
 }
@@ -43,29 +51,25 @@ timmd::proto::Result<json> pull(timmd::client::Connection& connection, const std
 TEST_CASE("quota evicts least recent blob") {
   auto setup = make_two_repos();
   INFO("scratch directory: " << setup->scratch.path());
-  DaemonProcess daemon(setup->scratch.path() / "daemon",
-                       {setup->hub->endpoint(), {{"max_cache_bytes", 2 * k_weights_size - 1}, {"min_free_bytes", 0}}});
-  daemon.start();
-  auto connection = daemon.connect();
+  auto daemon = start_daemon(*setup, json{{"max_cache_bytes", 2 * k_weights_size - 1}, {"min_free_bytes", 0}});
+  auto connection = daemon->connect();
 
   REQUIRE(pull(connection, "org/a"));
   auto second = pull(connection, "org/b");
   REQUIRE_MESSAGE(second, (second ? std::string() : second.error().message));
 
-  const auto blobs = cached_blobs(daemon.cache_dir());
+  const auto blobs = cached_blobs(daemon->cache_dir());
   CHECK(blobs.contains(setup->sha_b));
   CHECK_FALSE(blobs.contains(setup->sha_a));
-  CHECK(daemon.log().find("gc: evicted downloaded blob " + setup->sha_a) != std::string::npos);
-  CHECK(daemon.log().find("of org/a") != std::string::npos);
+  CHECK(daemon->log().find("gc: evicted downloaded blob " + setup->sha_a) != std::string::npos);
+  CHECK(daemon->log().find("of org/a") != std::string::npos);
 }
 
 TEST_CASE("pinned blob blocks quota download") {
   auto setup = make_two_repos();
   INFO("scratch directory: " << setup->scratch.path());
-  DaemonProcess daemon(setup->scratch.path() / "daemon",
-                       {setup->hub->endpoint(), {{"max_cache_bytes", 2 * k_weights_size - 1}, {"min_free_bytes", 0}}});
-  daemon.start();
-  auto connection = daemon.connect();
+  auto daemon = start_daemon(*setup, json{{"max_cache_bytes", 2 * k_weights_size - 1}, {"min_free_bytes", 0}});
+  auto connection = daemon->connect();
   REQUIRE(pull(connection, "org/a"));
   REQUIRE(connection.request("pin", {{"name", "org/a"}}));
 
@@ -77,8 +81,8 @@ TEST_CASE("pinned blob blocks quota download") {
   CHECK(refused.error().message.find("pinned") != std::string::npos);
 
   // Nothing was fetched, the pinned blob stays, and the daemon goes on serving.
-  CHECK(cached_blobs(daemon.cache_dir()).contains(setup->sha_a));
-  CHECK(std::filesystem::is_empty(daemon.cache_dir() / "tmp"));
+  CHECK(cached_blobs(daemon->cache_dir()).contains(setup->sha_a));
+  CHECK(std::filesystem::is_empty(daemon->cache_dir() / "tmp"));
   CHECK(connection.request("list", json::object()));
   CHECK(pull(connection, "org/a"));
 }
@@ -86,10 +90,8 @@ TEST_CASE("pinned blob blocks quota download") {
 TEST_CASE("file over whole quota rejected") {
   auto setup = make_two_repos();
   INFO("scratch directory: " << setup->scratch.path());
-  DaemonProcess daemon(setup->scratch.path() / "daemon",
-                       {setup->hub->endpoint(), {{"max_cache_bytes", 1024 * 1024}, {"min_free_bytes", 0}}});
-  daemon.start();
-  auto connection = daemon.connect();
+  auto daemon = start_daemon(*setup, json{{"max_cache_bytes", 1024 * 1024}, {"min_free_bytes", 0}});
+  auto connection = daemon->connect();
 
   auto refused = pull(connection, "org/a");
   REQUIRE_FALSE(refused);
@@ -105,10 +107,8 @@ TEST_CASE("free-space floor rejects download") {
   INFO("scratch directory: " << setup->scratch.path());
   // More than any disk has: the floor cannot be met, whatever eviction does.
   constexpr std::uint64_t k_floor = 1ULL << 60;
-  DaemonProcess daemon(setup->scratch.path() / "daemon",
-                       {setup->hub->endpoint(), {{"min_free_bytes", k_floor}, {"auto_gc", false}}});
-  daemon.start();
-  auto connection = daemon.connect();
+  auto daemon = start_daemon(*setup, json{{"min_free_bytes", k_floor}, {"auto_gc", false}});
+  auto connection = daemon->connect();
 
   auto refused = pull(connection, "org/a");
   REQUIRE_FALSE(refused);
@@ -118,5 +118,5 @@ TEST_CASE("free-space floor rejects download") {
   CHECK(message.find("must keep " + std::to_string(k_floor) + " free (min_free_bytes)") != std::string::npos);
   CHECK(message.find("auto_gc") != std::string::npos);
   CHECK(refused.error().details.at("needed") == k_weights_size);
-  CHECK(std::filesystem::is_empty(daemon.cache_dir() / "tmp"));
+  CHECK(std::filesystem::is_empty(daemon->cache_dir() / "tmp"));
 }

@@ -23,13 +23,19 @@ std::size_t count_of(const std::string& text, const std::string& needle) {
   return count;
 }
 
-Fault stall_fault(std::uint64_t after_bytes, std::uint64_t ms, std::uint32_t count) {
+// A fault of `kind` on the next `count` GETs of the CDN (0: all of them).
+Fault cdn_get_fault(FaultKind kind, std::uint32_t count) {
   Fault fault;
   fault.match = {"cdn", "GET", "*"};
-  fault.kind = FaultKind::stall;
+  fault.kind = kind;
+  fault.count = count;
+  return fault;
+}
+
+Fault stall_fault(std::uint64_t after_bytes, std::uint64_t ms, std::uint32_t count) {
+  auto fault = cdn_get_fault(FaultKind::stall, count);
   fault.after_bytes = after_bytes;
   fault.ms = ms;
-  fault.count = count;
   return fault;
 }
 
@@ -131,12 +137,9 @@ TEST_CASE("HTTP 429 halves file connections") {
   write_random_file(weights, 8ULL * 1024 * 1024, 44);
   make_repo(scratch.path() / "hub", "org/busy", {{"model.safetensors", weights}});
   auto hub = start_hub(scratch.path() / "hub");
-  Fault busy;
-  busy.match = {"cdn", "GET", "*"};
-  busy.kind = FaultKind::status;
+  auto busy = cdn_get_fault(FaultKind::status, 3);
   busy.status = 429;
   busy.retry_after = 0;
-  busy.count = 3;
   hub->add_fault(busy);
   DaemonProcess daemon(scratch.path() / "daemon", {hub->endpoint(), {{"download", {{"connections_per_file", 4}}}}});
   daemon.start();

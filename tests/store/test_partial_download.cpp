@@ -34,6 +34,24 @@ void write_all(PartialDownload& partial, std::string_view content) {
   }
 }
 
+// Writes and completes every chunk from `count` threads, thread t taking chunks t, t + count, ...
+void write_from_threads(PartialDownload& partial, std::string_view content, std::size_t count) {
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < count; ++t) {
+    threads.emplace_back([&, t] {
+      for (auto chunk = t; chunk < partial.chunk_count(); chunk += count) {
+        const auto begin = partial.chunk_begin(chunk);
+        const auto size = partial.chunk_end(chunk) - begin;
+        CHECK(partial.write(begin, std::as_bytes(std::span(content.data() + begin, size))));
+        CHECK(partial.complete_chunk(chunk));
+      }
+    });
+  }
+  for (auto& thread : threads) {
+    thread.join();
+  }
+}
+
 std::unique_ptr<PartialDownload> open_partial(OpenCache& cache, std::string key, std::uint64_t size,
                                               std::uint64_t chunk_size = k_chunk) {
   return PartialDownload::open(*cache.index, cache.layout,
@@ -384,20 +402,7 @@ TEST_CASE("chunks written from several threads") {
   const auto sha256 = sha256_of(content);
   auto partial = open_partial(cache, sha256, content.size());
 
-  std::vector<std::thread> threads;
-  for (std::size_t t = 0; t < 4; ++t) {
-    threads.emplace_back([&, t] {
-      for (auto chunk = t; chunk < partial->chunk_count(); chunk += 4) {
-        const auto begin = partial->chunk_begin(chunk);
-        const auto size = partial->chunk_end(chunk) - begin;
-        CHECK(partial->write(begin, std::as_bytes(std::span(content.data() + begin, size))));
-        CHECK(partial->complete_chunk(chunk));
-      }
-    });
-  }
-  for (auto& thread : threads) {
-    thread.join();
-  }
+  write_from_threads(*partial, content, 4);
 
   CHECK(partial->missing_chunks().empty());
   REQUIRE(partial->finish(cache.blobs));
@@ -519,20 +524,7 @@ TEST_CASE("hashing beside concurrent writers") {
       }
     }
   });
-  std::vector<std::thread> writers;
-  for (std::size_t t = 0; t < 3; ++t) {
-    writers.emplace_back([&, t] {
-      for (auto chunk = t; chunk < partial->chunk_count(); chunk += 3) {
-        const auto begin = partial->chunk_begin(chunk);
-        const auto size = partial->chunk_end(chunk) - begin;
-        CHECK(partial->write(begin, std::as_bytes(std::span(content.data() + begin, size))));
-        CHECK(partial->complete_chunk(chunk));
-      }
-    });
-  }
-  for (auto& writer : writers) {
-    writer.join();
-  }
+  write_from_threads(*partial, content, 3);
   writing = false;
   hasher.join();
 
