@@ -46,10 +46,10 @@ constexpr auto k_back_off_hold = std::chrono::seconds(5);
 
 enum class ChunkOutcome { ok, ranges_ignored, failed, superseded };
 
-// A chunk being fetched. The first request (the primary) covers the whole chunk; near the end
-// of the file an idle worker may add a second request (a hedge) for the primary's unfetched
-// rest. Both write the same bytes at the same offsets; the first to reach the end completes the
-// chunk and the other is abandoned.
+// A chunk being fetched. Its first request (the primary) covers the whole chunk. Near the end of
+// the file an idle worker may add a second request (a hedge) for the rest the primary has not
+// fetched. Both write the same bytes at the same offsets, so the first to reach the end
+// completes the chunk and the other is abandoned.
 struct InFlight {
   std::uint64_t begin = 0;
   std::uint64_t end = 0;
@@ -84,8 +84,8 @@ struct Download {
   std::uint64_t finished_bytes = 0;
   double finished_seconds = 0;
   int running = 0; // worker coroutines not yet ended, for all_done
-  // Connection count: `active` workers take chunks, at most `target`, which halves when the
-  // server answers 429 or 503 and grows back by one per completed chunk up to `max_workers`.
+  // Connection count: `active` workers take chunks, at most `target`. The target halves on a
+  // 429 or 503 response and grows back by one per completed chunk, up to `max_workers`.
   int active = 0;
   int target = 0;
   int max_workers = 0;
@@ -310,8 +310,9 @@ asio::awaitable<ChunkOutcome> fetch_range(Download& d, std::size_t chunk, std::s
       d.back_off(response.status);
     }
 
-    // A stalled connection is the connection's fault, not the server's answer: ask again at
-    // once on a new one, without spending the retry budget, up to as many times as it allows.
+    // A stall is a fault of the connection, not a response of the server, so the rest is
+    // requested again at once on a new connection. That spends no retry, but the number of
+    // stalls is bounded by the retry budget too.
     const auto& retry = d.hub.settings().retry;
     ++attempts;
     if (response.stalled && ++stalls <= retry.max_attempts && attempts < retry.max_attempts * k_attempt_cap_factor) {
