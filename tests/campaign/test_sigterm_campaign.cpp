@@ -37,11 +37,11 @@ TEST_CASE("SIGTERM campaign: shutdown during pulls") {
   INFO("scratch directory: " << scratch.path());
   const auto root = scratch.path() / "hub";
   const std::vector<RepoFile> files = {
-    make_random_repo_file(root, "org/big", "model.safetensors", 60 * k_mib + 99, 201),
+    make_random_repo_file(root, "org/big", "model.safetensors", 64 * k_mib + 99, 201),
     make_random_repo_file(root, "org/mid", "pytorch_model.bin", 20 * k_mib + 7, 202),
   };
-  // Slow enough that a transfer is still running when SIGTERM arrives: 4 x 4 MiB/s.
-  auto hub = timmd::testing::start_hub(root, "", 4 * k_mib);
+  // Slow enough that the big file is still in flight when SIGTERM arrives: 4 x 2 MiB/s.
+  auto hub = timmd::testing::start_hub(root, "", 2 * k_mib);
   const json config = {{"shutdown_grace_s", k_grace_s},
                        {"download",
                         {{"chunk_size", k_chunk},
@@ -80,6 +80,16 @@ TEST_CASE("SIGTERM campaign: shutdown during pulls") {
     CHECK_FALSE(std::filesystem::exists(socket));
     const auto report = check_cache(daemon.cache_dir(), CacheState::settled);
     CHECK_MESSAGE(report.ok(), report.describe());
+
+    // Every file whose transfer began is either published or kept as a resumable partial.
+    const auto records = hub->requests();
+    for (const auto& file : files) {
+      CAPTURE(file.repo);
+      const bool began = served_bytes(records, "/blobs/" + file.sha256) > 0;
+      const bool published = has_blob_row(daemon.cache_dir(), file.sha256);
+      const bool kept = std::filesystem::exists(daemon.cache_dir() / "tmp" / (file.sha256 + ".partial"));
+      CHECK((!began || published || kept));
+    }
 
     const auto refetch = measure_refetch(daemon.cache_dir(), files, held_before, hub->requests(), k_chunk);
     for (const auto& [file, wasted] : refetch.wasted_bytes) {
