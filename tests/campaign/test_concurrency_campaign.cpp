@@ -35,7 +35,8 @@ std::map<std::string, std::string> read_safetensors(const std::filesystem::path&
   in.read(header.data(), static_cast<std::streamsize>(header_size));
   const auto data_start = 8 + header_size;
   std::map<std::string, std::string> tensors;
-  for (const auto& [name, entry] : json::parse(header).items()) {
+  const auto table = json::parse(header);
+  for (const auto& [name, entry] : table.items()) {
     if (name == "__metadata__") {
       continue;
     }
@@ -75,6 +76,10 @@ std::size_t compare_opened(const json& opened, int fd, const std::map<std::strin
     const auto found = expected.find(name);
     if (found == expected.end()) {
       tally.fail("open served tensor '" + name + "' that the source file does not have");
+      continue;
+    }
+    if (!tensor["offset"].is_number_unsigned() || !tensor["length"].is_number_unsigned()) {
+      tally.fail("open listed tensor '" + name + "' without offset and length: " + tensor.dump());
       continue;
     }
     std::string bytes(tensor["length"].get<std::size_t>(), '\0');
