@@ -374,13 +374,17 @@ asio::awaitable<proto::Result<PulledFile>> PullService::ensure_file(const PullRe
     blob = *fetched;
   }
 
-  auto link = [this, &request, &commit, &file, &blob] {
+  auto link = [this, &request, &commit, &file, &blob]() -> proto::Result<void> {
     if (file.blob_sha256 != blob.sha256) {
       if (auto r = m_index.set_file_blob(request.repo, commit, file.path, blob.sha256); !r) {
         return r;
       }
     }
-    return m_index.touch_blob(blob.sha256, unix_now());
+    // The access time only orders gc, so a full disk must not stop serving a cached file.
+    if (auto touched = m_index.touch_blob(blob.sha256, unix_now()); !touched) {
+      spdlog::warn("cannot record the use of blob {}: {}", blob.sha256, touched.error().message);
+    }
+    return {};
   };
   const auto linked = co_await util::offload(m_blocking, std::move(link));
   if (!linked) {
@@ -431,7 +435,9 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
   if (!partial) {
     spdlog::error("cannot prepare the download of {}/{} (blob {}): {}", repo, file.path, short_hash(file.etag),
                   partial.error().message);
-    co_return partial.error();
+    auto error = partial.error();
+    error.message = "cannot download '" + file.path + "' of " + repo + ": " + error.message;
+    co_return error;
   }
   const std::shared_ptr<store::PartialDownload> shared_download = std::move(*partial);
   auto& download = *shared_download;
