@@ -141,8 +141,14 @@ asio::awaitable<proto::Result<VerifyReport>> CacheVerifier::run(VerifyRequest re
     auto blobs = m_index.all_blobs();
     auto derived = m_index.all_derived();
     auto links = m_index.file_links(request.repo);
-    if (!blobs || !derived || !links) {
-      return !blobs ? blobs.error() : !derived ? derived.error() : links.error();
+    if (!blobs) {
+      return blobs.error();
+    }
+    if (!derived) {
+      return derived.error();
+    }
+    if (!links) {
+      return links.error();
     }
     for (const auto& row : *derived) {
       scope.derived.insert(row.derived_sha256);
@@ -152,20 +158,20 @@ asio::awaitable<proto::Result<VerifyReport>> CacheVerifier::run(VerifyRequest re
       return scope;
     }
 
-    std::set<std::string, std::less<>> wanted;
+    std::set<std::string, std::less<>> in_scope;
     for (const auto& link : *links) {
       if (std::ranges::find(request.commits, link.file.commit) != request.commits.end()) {
         scope.sources.insert(link.blob_sha256);
-        wanted.insert(link.blob_sha256);
+        in_scope.insert(link.blob_sha256);
       }
     }
     for (const auto& row : *derived) {
       if (scope.sources.contains(row.source_sha256)) {
-        wanted.insert(row.derived_sha256);
+        in_scope.insert(row.derived_sha256);
       }
     }
     for (auto& blob : *blobs) {
-      if (wanted.contains(blob.sha256)) {
+      if (in_scope.contains(blob.sha256)) {
         scope.blobs.push_back(std::move(blob));
       }
     }

@@ -1,5 +1,5 @@
 // `verify`: checks the cache against its index. It re-hashes every blob (downloaded and
-// derived) against its name and its recorded git object id and size, and finds blob rows
+// derived) against its name and its recorded git object id and size. It also finds blob rows
 // without files, files without rows, file rows that name a missing blob or one of another
 // size, and derived rows whose blob is gone. A corrupt blob is quarantined (moved to
 // CACHE/quarantine/ and its row deleted, so nothing serves it); with `repair` the files that
@@ -50,22 +50,26 @@ struct VerifyProgress {
   std::string current; // the blob being hashed, or REPO/PATH being fetched again
 };
 
-// One finding. `kind` is one of: missing_file (a blob row without its file), size_mismatch
-// (the file's size differs from its row), hash_mismatch (the content's SHA-256 differs from
-// the name), git_oid_mismatch (the content's git object id differs from its row), unreadable
-// (reading the file failed), unrecorded_file (a blob file without a row), stray_file (a file
-// in the blob tree whose name is no blob name), missing_blob_row (a file row naming a blob
-// that has no row), file_size_mismatch (a file row whose size differs from its blob's) and
-// dangling_derived_row (a derived mapping whose blob has no row), and lost_blob (files whose
-// blob an earlier verify quarantined or found missing, not fetched again since).
+// One finding, of one of these kinds:
+//   missing_file          a blob row without its file
+//   size_mismatch         the file's size differs from its row
+//   hash_mismatch         the content's SHA-256 differs from the name
+//   git_oid_mismatch      the content's git object id differs from its row
+//   unreadable            reading the file failed
+//   unrecorded_file       a blob file without a row
+//   stray_file            a file in the blob tree whose name is no blob name
+//   missing_blob_row      a file row naming a blob that has no row
+//   file_size_mismatch    a file row whose size differs from its blob's
+//   dangling_derived_row  a derived mapping whose blob has no row
+//   lost_blob             files whose blob an earlier verify removed, not fetched again since
 struct VerifyProblem {
   std::string kind;
   std::string sha256; // the blob concerned, by its expected hash; empty for a stray file
   std::string detail; // what was found, for people
   bool derived = false;
   bool leased = false;
-  // What verify did: quarantined, row_removed, adopted, link_cleared, derived_row_removed, or
-  // none (lost_blob).
+  // The step verify took: quarantined, row_removed, adopted, link_cleared,
+  // derived_row_removed, or none (lost_blob).
   std::string action;
   std::string quarantine_path;
   std::vector<store::FileReference> references; // the file rows that named the blob

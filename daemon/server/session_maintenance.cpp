@@ -128,10 +128,17 @@ asio::awaitable<bool> Session::handle_verify(const json& id, const json& request
     co_return co_await send_error(id, error);
   }
 
-  m_context.verifying = true;
+  // Cleared however the coroutine ends, including by cancellation at shutdown.
+  struct RunningFlag {
+    bool& flag;
+    explicit RunningFlag(bool& f) : flag(f) { flag = true; }
+    ~RunningFlag() { flag = false; }
+    RunningFlag(const RunningFlag&) = delete;
+    RunningFlag& operator=(const RunningFlag&) = delete;
+  };
+  const RunningFlag running(m_context.verifying);
   auto progress = std::make_shared<VerifyProgress>();
   auto outcome = co_await (run_verify(std::move(verify), progress) || report_verify_progress(id, progress));
-  m_context.verifying = false;
   if (outcome.index() == 1) {
     spdlog::info("client {} (pid {}) went away during verify; it stopped after {} of {} blobs", m_id, m_peer.pid,
                  progress->blobs_done, progress->blobs_total);

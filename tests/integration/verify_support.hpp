@@ -1,4 +1,4 @@
-// Shared setup of the `verify` and `remove` tests: a test Hub with two repositories that share
+// Shared setup of the `verify` and `remove` tests: a test Hub with repositories that share
 // their weights file, a daemon on a fresh cache, and ways to damage the cache from outside.
 #pragma once
 
@@ -13,7 +13,7 @@
 
 namespace timmd::testing {
 
-// org/alpha and org/beta hold the demo weights and each its own config.json; org/gamma has a
+// org/alpha and org/beta hold the demo weights and each its own config.json. org/gamma has a
 // main branch and a tag v1.0 with the same weights and different config.json files.
 struct CacheSetup {
   ScratchDir scratch;
