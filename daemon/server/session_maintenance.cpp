@@ -150,7 +150,8 @@ asio::awaitable<bool> Session::handle_verify(const json& id, const json& request
                  report.error().message);
     co_return co_await send_error(id, report.error());
   }
-  co_return co_await send_result(id, report->to_json());
+  const auto body = report->to_json();
+  co_return co_await send_result(id, body);
 }
 
 asio::awaitable<proto::Result<VerifyReport>> Session::run_verify(VerifyRequest verify,

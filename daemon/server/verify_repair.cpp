@@ -18,7 +18,9 @@ namespace {
 // errors; cancellation propagates.
 asio::awaitable<proto::Result<PullResult>> fetch_file(PullService& pulls, PullRequest request) {
   try {
-    co_return co_await pulls.pull(std::move(request), std::make_shared<PullProgress>());
+    // A named local: GCC 12 destroys some class temporaries of a co_await expression twice.
+    auto progress = std::make_shared<PullProgress>();
+    co_return co_await pulls.pull(std::move(request), std::move(progress));
   } catch (const boost::system::system_error& error) {
     if (error.code() == asio::error::operation_aborted) {
       throw;
