@@ -97,26 +97,26 @@ TEST_CASE("remove keeps a leased blob and takes derived blobs") {
     derived = remapped->info()["served"]["sha256"].get<std::string>();
     REQUIRE(remapped->info()["served"]["derived"] == true);
   }
-  auto client = timmd::client::Client::connect(setup.daemon->socket());
-  REQUIRE(client.has_value());
-  auto opened = client->open("org/alpha");
-  REQUIRE(opened.has_value());
-  weights = opened->info()["served"]["sha256"].get<std::string>();
-  REQUIRE(opened->info()["served"]["derived"] == false); // the stored weights themselves
+  {
+    auto client = timmd::client::Client::connect(setup.daemon->socket());
+    REQUIRE(client.has_value());
+    auto opened = client->open("org/alpha");
+    REQUIRE(opened.has_value());
+    weights = opened->info()["served"]["sha256"].get<std::string>();
+    REQUIRE(opened->info()["served"]["derived"] == false); // the stored weights themselves
 
-  const auto removed = setup.call("remove", {{"name", "org/alpha"}});
-  INFO(removed.dump(2));
-  CHECK(sha256s(removed["kept_leased"]) == std::vector{weights});
-  const auto gone = sha256s(removed["removed"]);
-  CHECK(gone.size() == 2); // config.json and the derived blob
-  CHECK(std::ranges::find(gone, derived) != gone.end());
-  CHECK(std::filesystem::exists(setup.blob_path(weights)));
-  CHECK_FALSE(std::filesystem::exists(setup.blob_path(derived)));
-  CHECK_FALSE(opened->tensors().empty());
+    const auto removed = setup.call("remove", {{"name", "org/alpha"}});
+    INFO(removed.dump(2));
+    CHECK(sha256s(removed["kept_leased"]) == std::vector{weights});
+    const auto gone = sha256s(removed["removed"]);
+    CHECK(gone.size() == 2); // config.json and the derived blob
+    CHECK(std::ranges::find(gone, derived) != gone.end());
+    CHECK(std::filesystem::exists(setup.blob_path(weights)));
+    CHECK_FALSE(std::filesystem::exists(setup.blob_path(derived)));
+    CHECK_FALSE(opened->tensors().empty());
+  }
 
-  // Once released, nothing names the weights and gc takes them.
-  client = timmd::client::Client::connect(setup.daemon->socket());
-  REQUIRE(client.has_value());
+  // Once the client is gone, nothing names the weights and gc takes them.
   const auto collected = setup.call("gc");
   CHECK(sha256s(collected["evicted"]) == std::vector{weights});
   CHECK(cached_blobs(setup.daemon->cache_dir()).empty());
