@@ -88,7 +88,7 @@ std::string ProgressView::bar_line(const std::string& path, const FileState& fil
 
   std::string name = path.size() > k_name_width ? "..." + path.substr(path.size() - (k_name_width - 3)) : path;
   char line[256];
-  const bool moving = file.state == "downloading" && file.rate > 0;
+  const bool moving = (file.state == "downloading" || file.state == "hashing") && file.rate > 0;
   const double eta = moving ? static_cast<double>(file.size - std::min(file.size, file.done)) / file.rate : -1;
   std::snprintf(line, sizeof(line), "%-*s [%s] %10s / %-10s %11s  %-11s %s", static_cast<int>(k_name_width),
                 name.c_str(), bar.c_str(), format_bytes(static_cast<double>(file.done)).c_str(),

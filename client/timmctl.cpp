@@ -1,6 +1,7 @@
 // timmctl: the command-line client of timmd.
 #include "client/checkpoint_commands.hpp"
 #include "client/daemon_locator.hpp"
+#include "client/maintenance_commands.hpp"
 #include "client/open_commands.hpp"
 #include "client/progress_view.hpp"
 
@@ -330,6 +331,23 @@ int main(int argc, char** argv) {
                                       "ones; without --max-size only unreferenced blobs go");
   gc->add_option("--max-size", gc_max_size, "shrink the cache to at most this many bytes");
   gc->add_flag("--dry-run", gc_dry_run, "list what would be evicted without removing anything");
+  timmd::client::VerifyCommand verify_options;
+  auto* verify = app.add_subcommand("verify", "re-hash the cached blobs and check the index against the files; "
+                                              "corrupt blobs are moved to CACHE/quarantine/. Exit status 1 when "
+                                              "a problem is left unrepaired");
+  verify->add_option("name", verify_options.name,
+                     "check only this model or repository (ORG/NAME[@REVISION]) at its recorded revisions "
+                     "(default: the whole cache)");
+  verify->add_option("--revision", verify_options.revision, "check only this branch, tag or commit of NAME");
+  verify->add_flag("--repair", verify_options.repair,
+                   "download again the files whose blobs were quarantined or missing");
+  timmd::client::RemoveCommand remove_options;
+  auto* remove = app.add_subcommand("remove", "forget a repository (or one revision) and delete the blobs no "
+                                              "other repository, revision or pin uses");
+  remove->add_option("name", remove_options.name, "timm model name or repository (ORG/NAME[@REVISION])")->required();
+  remove->add_option("--revision", remove_options.revision,
+                     "remove only this branch, tag or commit (default: every cached revision)");
+  remove->add_flag("--dry-run", remove_options.dry_run, "list what would be removed without removing anything");
   std::string pin_name;
   std::string pin_revision;
   auto* pin = app.add_subcommand("pin", "keep a cached model's blobs out of garbage collection");
@@ -387,6 +405,12 @@ int main(int argc, char** argv) {
   }
   if (gc->parsed()) {
     return run_gc(options, gc_max_size, gc_dry_run);
+  }
+  if (verify->parsed()) {
+    return timmd::client::run_verify(verify_options, options.socket, options.json_output);
+  }
+  if (remove->parsed()) {
+    return timmd::client::run_remove(remove_options, options.socket, options.json_output);
   }
   if (pin->parsed() || unpin->parsed()) {
     return run_pin(options, pin->parsed() ? "pin" : "unpin", pin_name, pin_revision);

@@ -1,9 +1,9 @@
 // Access control over the socket, decided from the client's credentials (SO_PEERCRED).
 //
 // Three levels: `read` (hello, status, resolve, list, open of what is cached, release),
-// `download` (pull, and open of something not cached), `admin` (gc, pin, unpin, reload). Each
-// level lists principals: "*", "uid:N", "user:NAME", "gid:N" or "group:NAME"; a group matches
-// the client's primary group and its supplementary groups. The defaults let everyone read and
+// `download` (pull, and open of something not cached), `admin` (gc, verify, remove, pin, unpin,
+// reload). Each level lists principals: "*", "uid:N", "user:NAME", "gid:N" or "group:NAME"; a
+// group matches the client's primary group and its supplementary groups. The defaults let everyone read and
 // download, and root and the `timmd` user administer. The user the daemon runs as may always
 // do everything: it owns the cache.
 #pragma once

@@ -84,12 +84,23 @@ asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request
   for (const auto& file : snap->files) {
     paths.push_back(file.path);
   }
-  const auto selection = select_pull_files(paths, request.all_files, request.preferred_file);
-  if (!request.all_files && selection.preferred_file_missing) {
+  auto selection = select_pull_files(paths, request.all_files, request.preferred_file);
+  if (!request.paths.empty()) {
+    for (const auto& path : request.paths) {
+      if (std::ranges::find(paths, path) == paths.end()) {
+        co_return proto::make_error(Errc::not_found,
+                                    "repository '" + request.repo + "' at commit " + snap->commit + " has no file '" +
+                                        path + "'",
+                                    {{"repo", request.repo}, {"commit", snap->commit}, {"path", path}});
+      }
+    }
+    selection = PullSelection{request.paths, request.paths.front(), false};
+  }
+  if (!request.all_files && request.paths.empty() && selection.preferred_file_missing) {
     spdlog::warn("{} at {} has no file '{}' named by the registry; using the usual weights file", request.repo,
                  snap->commit, request.preferred_file);
   }
-  if (!request.all_files && selection.weights_file.empty()) {
+  if (!request.all_files && request.paths.empty() && selection.weights_file.empty()) {
     co_return proto::make_error(
         Errc::not_found,
         "repository '" + request.repo + "' at commit " + snap->commit +

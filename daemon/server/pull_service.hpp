@@ -34,6 +34,9 @@ struct PullRequest {
   std::string revision = "main";
   bool all_files = false;       // every file of the repository instead of weights + config.json
   std::string preferred_file;   // weights file named by the registry; empty: the usual order
+  // When not empty, exactly these files of the commit are fetched (`verify --repair` uses it);
+  // all_files and preferred_file are ignored, and a path the commit lacks is `not_found`.
+  std::vector<std::string> paths;
   std::uint32_t client_pid = 0; // for logs
   // A branch or tag whose commit the index recorded less than this long ago is used without
   // asking the Hub again (`open` sets it; 0 always asks, as `pull` does).

@@ -56,7 +56,7 @@ std::optional<Access> required_access(const std::string& op, const json& request
   if (op == "pull" || (op == "resolve" && request.contains("remote") && request["remote"] == true)) {
     return Access::download;
   }
-  if (op == "gc" || op == "pin" || op == "unpin" || op == "reload") {
+  if (op == "gc" || op == "pin" || op == "unpin" || op == "reload" || op == "verify" || op == "remove") {
     return Access::admin;
   }
   return Access::read;
@@ -200,6 +200,9 @@ asio::awaitable<bool> Session::handle(const json& request) {
   if (op == "open") {
     co_return co_await handle_open(id, request);
   }
+  if (op == "verify") {
+    co_return co_await handle_verify(id, request);
+  }
 
   proto::Result<json> result = proto::make_error(Errc::internal, "unhandled");
   if (op == "hello") {
@@ -218,11 +221,13 @@ asio::awaitable<bool> Session::handle(const json& request) {
     result = handle_gc(request);
   } else if (op == "pin" || op == "unpin") {
     result = handle_pin(request, op == "pin" ? 1 : -1);
+  } else if (op == "remove") {
+    result = handle_remove(request);
   } else {
     result = proto::make_error(Errc::invalid_request,
                                "unknown operation '" + op +
-                                   "'; this daemon supports hello, resolve, pull, open, release, list, gc, pin, unpin, "
-                                   "reload and status",
+                                   "'; this daemon supports hello, resolve, pull, open, release, list, gc, verify, remove, "
+                                   "pin, unpin, reload and status",
                                {{"op", op}});
   }
 

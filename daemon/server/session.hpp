@@ -3,6 +3,7 @@
 #pragma once
 
 #include "daemon/server/access_policy.hpp"
+#include "daemon/server/cache_verifier.hpp"
 #include "daemon/server/config.hpp"
 #include "daemon/server/frame_io.hpp"
 #include "daemon/server/lease_table.hpp"
@@ -50,6 +51,7 @@ struct ServerContext {
   std::size_t sessions = 0;
   std::size_t active_requests = 0;
   bool shutting_down = false;
+  bool verifying = false; // one `verify` at a time
 };
 
 struct PeerCredentials {
@@ -78,6 +80,12 @@ private:
   boost::asio::awaitable<bool> handle_open(const nlohmann::json& id, const nlohmann::json& request);
   proto::Result<nlohmann::json> handle_release(const nlohmann::json& request);
   proto::Result<nlohmann::json> handle_gc(const nlohmann::json& request);
+  // `verify` and `remove` (session_maintenance.cpp).
+  boost::asio::awaitable<bool> handle_verify(const nlohmann::json& id, const nlohmann::json& request);
+  boost::asio::awaitable<proto::Result<VerifyReport>> run_verify(VerifyRequest verify,
+                                                                 std::shared_ptr<VerifyProgress> progress);
+  boost::asio::awaitable<void> report_verify_progress(nlohmann::json id, std::shared_ptr<VerifyProgress> progress);
+  proto::Result<nlohmann::json> handle_remove(const nlohmann::json& request);
   // `pin` (delta 1) and `unpin` (delta -1) of the cached blobs of a name's snapshot.
   proto::Result<nlohmann::json> handle_pin(const nlohmann::json& request, std::int64_t delta);
   // Builds the pull a `pull` or `open` request describes: the target's repository, the revision of the

@@ -3,6 +3,7 @@
 //   ROOT/index.sqlite3             SQLite index (WAL)
 //   ROOT/blobs/sha256/ab/<64 hex>  verified blobs, read-only, named by their SHA-256
 //   ROOT/tmp/                      partial downloads; same filesystem, so publishing is a rename
+//   ROOT/quarantine/               blob files that failed `verify`, kept for inspection
 //   ROOT/lock                      flock()ed by the owning daemon for its lifetime
 #pragma once
 
@@ -30,6 +31,8 @@ public:
   std::filesystem::path index_path() const { return m_root / "index.sqlite3"; }
   std::filesystem::path blobs_dir() const { return m_root / "blobs" / "sha256"; }
   std::filesystem::path tmp_dir() const { return m_root / "tmp"; }
+  // Created on first use by quarantine_file(), not by open().
+  std::filesystem::path quarantine_dir() const { return m_root / "quarantine"; }
 
   // blobs/sha256/ab/abcd... REQUIRES: is_sha256_hex(sha256).
   std::filesystem::path blob_path(std::string_view sha256) const;

@@ -78,6 +78,30 @@ struct BlobUsage {
   std::vector<std::string> repos;
 };
 
+// One file row that names a blob: where the blob is used.
+struct FileReference {
+  std::string repo;
+  std::string commit;
+  std::string path;
+
+  bool operator==(const FileReference&) const = default;
+};
+
+// A file row that names a blob, with what the blob row records.
+struct FileLink {
+  FileReference file;
+  std::uint64_t size = 0;                // the file's size in the repository's file list
+  std::string blob_sha256;
+  std::optional<std::uint64_t> blob_size; // nullopt when the blob has no row
+};
+
+// A file row whose blob `verify` quarantined or found missing, until the file is linked to a
+// blob again.
+struct LostFile {
+  FileReference file;
+  std::string lost_sha256;
+};
+
 class Index {
 public:
   // Opens or creates the database, sets WAL mode and busy timeout, and migrates the schema to
@@ -131,6 +155,35 @@ public:
   proto::Result<void> record_derived(const DerivedRecord& derived);
   proto::Result<std::optional<DerivedRecord>> find_derived(std::string_view source_sha256,
                                                            std::string_view filter_sha256);
+
+  // Integrity checks (index_references.cpp). files_referencing lists the file rows that name
+  // `sha256`, ordered by repository, commit and path. file_links lists every file row that names
+  // a blob, only those of `repo` when it is not empty. clear_file_blob unsets the blob of one
+  // file row and records it as lost (`not_found` when no such row names a blob). delete_lost_blob
+  // deletes a blob row as delete_blob does, and records the blob as lost in every file row that
+  // named it. lost_files lists the lost file rows (of `repo` when it is not empty); linking a
+  // file to a blob (set_file_blob, link_files_by_etag) ends its loss. delete_derived removes
+  // one mapping and leaves the blobs alone.
+  proto::Result<std::vector<FileReference>> files_referencing(std::string_view sha256);
+  proto::Result<std::vector<FileLink>> file_links(std::string_view repo);
+  proto::Result<void> clear_file_blob(const FileReference& file);
+  proto::Result<void> delete_lost_blob(std::string_view sha256);
+  proto::Result<std::vector<LostFile>> lost_files(std::string_view repo);
+  // Links to blob `sha256` every file row without a blob whose etag is `sha256` (an LFS file) or
+  // `git_oid` (a regular file; empty matches nothing), and returns how many it linked.
+  // REQUIRES: the blob row exists.
+  proto::Result<std::size_t> link_files_by_etag(std::string_view sha256, std::string_view git_oid);
+  proto::Result<std::vector<DerivedRecord>> all_derived();
+  proto::Result<void> delete_derived(std::string_view source_sha256, std::string_view filter_sha256);
+
+  // Removing repositories (index_removal.cpp). refs_of and commits_of list what the index
+  // records for `repo` (empty for an unknown one). forget_snapshots deletes, in one
+  // transaction, the refs of `repo` named in `ref_names` and the snapshots (with their file
+  // rows) of `commits`; blob rows stay, because other repositories may name them.
+  proto::Result<std::vector<RefRecord>> refs_of(std::string_view repo);
+  proto::Result<std::vector<std::string>> commits_of(std::string_view repo);
+  proto::Result<void> forget_snapshots(std::string_view repo, const std::vector<std::string>& ref_names,
+                                       const std::vector<std::string>& commits);
 
   // Partial downloads.
   proto::Result<void> begin_download(const DownloadRecord& download); // replaces any old row

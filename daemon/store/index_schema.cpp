@@ -85,6 +85,13 @@ CREATE TABLE derived (
 ) WITHOUT ROWID;
 CREATE INDEX derived_by_blob ON derived (derived_sha256);
 )sql",
+  // `verify` records in lost_sha256 the blob a file row named before the blob was quarantined
+  // or found missing, so that a later `verify --repair` knows which files to fetch again.
+  // Linking the file to a blob clears it.
+  R"sql(
+ALTER TABLE files ADD COLUMN lost_sha256 TEXT;
+CREATE INDEX files_lost ON files (lost_sha256) WHERE lost_sha256 IS NOT NULL;
+)sql",
 };
 
 proto::Result<std::int64_t> read_integer(sqlite3* db, std::string_view step, std::string_view sql) {

@@ -235,7 +235,7 @@ proto::Result<void> Index::set_file_blob(std::string_view repo, std::string_view
   }
 
   auto statement = m_impl->prepare("set file blob", R"sql(
-    UPDATE files SET blob_sha256 = ?4
+    UPDATE files SET blob_sha256 = ?4, lost_sha256 = NULL
     WHERE repo_id = (SELECT id FROM repos WHERE name = ?1) AND commit_id = ?2 AND path = ?3)sql");
   if (!statement) {
     return statement.error();

@@ -64,7 +64,8 @@ proto::Result<void> remove_rows_without_files(Index& index, const BlobStore& blo
     if (blobs.contains(row.sha256)) {
       continue;
     }
-    if (auto deleted = index.delete_blob(row.sha256); !deleted) {
+    // The file rows keep the hash in lost_sha256, so `verify --repair` fetches them again.
+    if (auto deleted = index.delete_lost_blob(row.sha256); !deleted) {
       return deleted.error();
     }
     spdlog::warn("repair: blob {} has an index row but no file at {}; removed the row",

@@ -50,7 +50,7 @@ json error_of(const timmd::proto::Error& error) {
 
 } // namespace
 
-TEST_CASE("a read-only uid opens a cached model and is refused a download and a gc") {
+TEST_CASE("a read-only uid opens a cached model and is refused a download and administration") {
   if (::geteuid() != 0) {
     MESSAGE("skipped: switching to a second uid needs root");
     return;
@@ -88,25 +88,32 @@ TEST_CASE("a read-only uid opens a cached model and is refused a download and a 
     out["open_uncached"] = open_new ? json("allowed") : error_of(open_new.error());
     auto gc = client->connection().request("gc");
     out["gc"] = gc ? json("allowed") : error_of(gc.error());
+    auto verify = client->connection().request("verify");
+    out["verify"] = verify ? json("allowed") : error_of(verify.error());
+    auto remove = client->connection().request("remove", {{"name", k_demo}, {"dry_run", true}});
+    out["remove"] = remove ? json("allowed") : error_of(remove.error());
     return out;
   }));
 
   INFO(results.dump(2));
   REQUIRE_FALSE(results.contains("connect"));
   CHECK(results["open_cached"] == 80);
-  for (const auto* op : {"pull", "open_uncached", "gc"}) {
+  for (const auto* op : {"pull", "open_uncached", "gc", "verify", "remove"}) {
     CAPTURE(op);
     REQUIRE(results[op].is_object());
     CHECK(results[op]["code"] == "permission_denied");
     CHECK(results[op]["message"].get<std::string>().find("uid 65534") != std::string::npos);
   }
   CHECK(results["gc"]["message"].get<std::string>().find("'admin' access") != std::string::npos);
+  CHECK(results["verify"]["message"].get<std::string>().find("'admin' access") != std::string::npos);
+  CHECK(results["remove"]["message"].get<std::string>().find("'admin' access") != std::string::npos);
   CHECK(results["pull"]["message"].get<std::string>().find("uid:0") != std::string::npos);
   CHECK(daemon.log().find("refused") != std::string::npos);
 
   // Root still downloads and administers.
   CHECK(root.request("pull", {{"name", "org/other"}}).has_value());
   CHECK(root.request("gc").has_value());
+  CHECK(root.request("verify").has_value());
 
   // A socket the user may not open is reported as such, never as a missing daemon (which
   // would make timmctl start a private one with a second cache).

@@ -1,0 +1,123 @@
+// `remove` through the daemon: shared blobs stay, other revisions stay, leased blobs stay until
+// released, derived blobs go with their source, and --dry-run changes nothing.
+#include "tests/integration/verify_support.hpp"
+
+#include "client/timmd_client.hpp"
+
+#include <doctest/doctest.h>
+
+using namespace timmd::testing;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> sha256s(const json& blobs) {
+  std::vector<std::string> list;
+  for (const auto& blob : blobs) {
+    list.push_back(blob["sha256"].get<std::string>());
+  }
+  return list;
+}
+
+} // namespace
+
+TEST_CASE("remove keeps a blob another repository shares") {
+  CacheSetup setup;
+  INFO("scratch directory: " << setup.scratch.path());
+  const auto alpha = setup.call("pull", {{"name", "org/alpha"}});
+  const auto beta = setup.call("pull", {{"name", "org/beta"}});
+  const auto weights = CacheSetup::blob_of(alpha, "model.safetensors");
+  const auto alpha_config = CacheSetup::blob_of(alpha, "config.json");
+  REQUIRE(cached_blobs(setup.daemon->cache_dir()).size() == 3);
+
+  const auto dry = setup.call("remove", {{"name", "org/alpha"}, {"dry_run", true}});
+  INFO(dry.dump(2));
+  CHECK(dry["dry_run"] == true);
+  CHECK(sha256s(dry["removed"]) == std::vector{alpha_config});
+  CHECK(dry["kept_shared"] == 1);
+  CHECK(cached_blobs(setup.daemon->cache_dir()).size() == 3);
+  CHECK(setup.call("list")["snapshots"].size() == 2);
+
+  const auto printed = run_timmctl({"--socket", setup.daemon->socket().string(), "remove", "org/alpha"});
+  INFO(printed.out << printed.err);
+  CHECK(printed.status == 0);
+  CHECK(printed.out.find("deleted " + alpha_config) != std::string::npos);
+  const auto blobs = cached_blobs(setup.daemon->cache_dir());
+  CHECK(blobs.size() == 2);
+  CHECK(blobs.contains(weights));
+  CHECK_FALSE(blobs.contains(alpha_config));
+  const auto listed = setup.call("list")["snapshots"];
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["repo"] == "org/beta");
+  CHECK(setup.daemon->log().find("remove: deleted downloaded blob " + alpha_config) != std::string::npos);
+  CHECK(setup.call("verify")["problems"].empty());
+
+  auto again = setup.daemon->connect().request("remove", {{"name", "org/alpha"}});
+  REQUIRE_FALSE(again.has_value());
+  CHECK(again.error().code == timmd::proto::Errc::not_found);
+}
+
+TEST_CASE("remove of one revision keeps the others") {
+  CacheSetup setup;
+  INFO("scratch directory: " << setup.scratch.path());
+  const auto main = setup.call("pull", {{"name", "org/gamma"}});
+  const auto tagged = setup.call("pull", {{"name", "org/gamma@v1.0"}});
+  REQUIRE(main["commit"] != tagged["commit"]);
+  const auto tagged_config = CacheSetup::blob_of(tagged, "config.json");
+
+  const auto removed = setup.call("remove", {{"name", "org/gamma"}, {"revision", "v1.0"}});
+  INFO(removed.dump(2));
+  CHECK(removed["refs"] == json::array({"v1.0"}));
+  CHECK(removed["commits"] == json::array({tagged["commit"]}));
+  CHECK(sha256s(removed["removed"]) == std::vector{tagged_config});
+  CHECK(removed["kept_shared"] == 1); // the weights, which main uses too
+
+  const auto listed = setup.call("list")["snapshots"];
+  REQUIRE(listed.size() == 1);
+  CHECK(listed[0]["commit"] == main["commit"]);
+  CHECK(listed[0]["cached_files"] == 2);
+  CHECK(cached_blobs(setup.daemon->cache_dir()).size() == 2);
+
+  auto unknown = setup.daemon->connect().request("remove", {{"name", "org/gamma"}, {"revision", "v9"}});
+  REQUIRE_FALSE(unknown.has_value());
+  CHECK(unknown.error().code == timmd::proto::Errc::not_found);
+  CHECK(unknown.error().message.find("'v9'") != std::string::npos);
+}
+
+TEST_CASE("remove keeps a leased blob and takes derived blobs") {
+  CacheSetup setup;
+  INFO("scratch directory: " << setup.scratch.path());
+  std::string derived;
+  std::string weights;
+  {
+    auto client = timmd::client::Client::connect(setup.daemon->socket());
+    REQUIRE(client.has_value());
+    auto remapped = client->open("org/alpha", {{"img_size", 224}});
+    REQUIRE_MESSAGE(remapped.has_value(), (remapped ? std::string() : remapped.error().message));
+    derived = remapped->info()["served"]["sha256"].get<std::string>();
+    REQUIRE(remapped->info()["served"]["derived"] == true);
+  }
+  {
+    auto client = timmd::client::Client::connect(setup.daemon->socket());
+    REQUIRE(client.has_value());
+    auto opened = client->open("org/alpha");
+    REQUIRE(opened.has_value());
+    weights = opened->info()["served"]["sha256"].get<std::string>();
+    REQUIRE(opened->info()["served"]["derived"] == false); // the stored weights themselves
+
+    const auto removed = setup.call("remove", {{"name", "org/alpha"}});
+    INFO(removed.dump(2));
+    CHECK(sha256s(removed["kept_leased"]) == std::vector{weights});
+    const auto gone = sha256s(removed["removed"]);
+    CHECK(gone.size() == 2); // config.json and the derived blob
+    CHECK(std::ranges::find(gone, derived) != gone.end());
+    CHECK(std::filesystem::exists(setup.blob_path(weights)));
+    CHECK_FALSE(std::filesystem::exists(setup.blob_path(derived)));
+    CHECK_FALSE(opened->tensors().empty());
+  }
+
+  // Once the client is gone, nothing names the weights and gc takes them.
+  const auto collected = setup.call("gc");
+  CHECK(sha256s(collected["evicted"]) == std::vector{weights});
+  CHECK(cached_blobs(setup.daemon->cache_dir()).empty());
+}
