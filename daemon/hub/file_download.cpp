@@ -83,7 +83,7 @@ struct Download {
   // Throughput of the primaries that finished, for spotting slow ones.
   std::uint64_t finished_bytes = 0;
   double finished_seconds = 0;
-  int running = 0; // worker coroutines not yet ended, for all_done
+  int running = 0; // workers and chunk completions not yet ended, for all_done
   // Connection count: `active` workers take chunks, at most `target`. The target halves on a
   // 429 or 503 response and grows back by one per completed chunk, up to `max_workers`.
   int active = 0;
@@ -279,8 +279,10 @@ asio::awaitable<ChunkOutcome> fetch_range(Download& d, std::size_t chunk, std::s
     if (ignored_range) {
       co_return is_hedge ? ChunkOutcome::superseded : ChunkOutcome::ranges_ignored;
     }
+    // Every byte of the range arrived, so a transport error after them (a server that declared
+    // more than it sent, then closed) loses nothing, and the hash checks the content.
     const bool body_status = response.status == 200 || response.status == 206;
-    if (response.transport_ok() && body_status && received == end - begin) {
+    if (body_status && received == end - begin) {
       co_return ChunkOutcome::ok;
     }
     if (response.curl_code == CURLE_ABORTED_BY_CALLBACK && d.stopping) {
@@ -371,6 +373,7 @@ asio::awaitable<std::optional<std::pair<std::size_t, bool>>> next_work(Download&
 }
 
 void spawn_worker(const std::shared_ptr<Download>& d);
+void complete_in_background(const std::shared_ptr<Download>& d, std::size_t chunk);
 
 asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
   struct Leave {
@@ -437,13 +440,30 @@ asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
     if (d->widen()) {
       spawn_worker(d);
     }
+    complete_in_background(d, chunk);
+  }
+}
+
+// Makes the chunk durable and records it (fdatasync and an index write) on the worker pool
+// while this connection already fetches the next chunk. The download counts it as running, so
+// download_file() returns only after every completion.
+void complete_in_background(const std::shared_ptr<Download>& d, std::size_t chunk) {
+  ++d->running;
+  auto task = [d, chunk]() -> asio::awaitable<void> {
     auto complete = [d, chunk] { return d->sink.complete_chunk(chunk); };
     auto completed = co_await util::offload(d->blocking, std::move(complete));
     if (!completed) {
       d->fail(completed.error());
-      co_return;
     }
-  }
+  };
+  asio::co_spawn(d->all_done.get_executor(), std::move(task), [d](std::exception_ptr e) {
+    if (e) {
+      d->fail(proto::make_error(Errc::internal, "completing a chunk failed with an exception"));
+    }
+    if (--d->running == 0) {
+      d->all_done.cancel();
+    }
+  });
 }
 
 void spawn_worker(const std::shared_ptr<Download>& d) {

@@ -25,11 +25,7 @@ constexpr int k_grace_s = 2;
 
 } // namespace
 
-// Known bug, skipped unless TIMMD_CAMPAIGN_KNOWN_BUGS=1: with transfers still running when the
-// grace period ends, timmd sometimes dies of SIGSEGV (exit 139) instead of exiting 0 and
-// removing its socket. Reproduced with TIMMD_CAMPAIGN_SEED=14825442081344094468 in round 2.
-TEST_CASE("SIGTERM campaign: shutdown during pulls" *
-          doctest::skip(std::getenv("TIMMD_CAMPAIGN_KNOWN_BUGS") == nullptr)) {
+TEST_CASE("SIGTERM campaign: shutdown during pulls") {
   const auto rounds = campaign_size("TIMMD_CAMPAIGN_TERMS", 2, 10);
   const auto seed = campaign_seed();
   const auto rerun = "TIMMD_CAMPAIGN_SEED=" + std::to_string(seed) + " TIMMD_CAMPAIGN_TERMS=" + std::to_string(rounds) +
