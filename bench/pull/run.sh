@@ -92,7 +92,9 @@ trap cleanup EXIT
 
 # The switch that turns hashing off exists only in builds that have it.
 skip_verify=no
-"$timmd" --help 2>&1 | grep -q -- --debug-skip-verify && skip_verify=yes
+if "$timmd" --help 2>&1 | grep -- --debug-skip-verify >/dev/null; then
+  skip_verify=yes
+fi
 
 # Machine and tree, for the report.
 {
@@ -179,8 +181,8 @@ stop_daemon() {
 }
 
 # Times `timmctl pull` on a fresh daemon. timmctl prints a line when a file changes state, so
-# the time from the first "verifying" line to the end is the verify phase (progress events
-# come every 200 ms, so it is short by up to that much).
+# the time from the first "verifying" line to the end is the verify phase. It can be short by
+# the interval between the daemon's progress events (up to 200 ms, as timmctl's code notes).
 timmd_run() {
   local setting=$1 scenario=$2 peer=$3 run=$4 repo=$5 pull_args=$6
   shift 6
@@ -188,9 +190,10 @@ timmd_run() {
   start_daemon "$@"
   local start end verifying verify_s=""
   start=$(now)
-  # stdbuf: timmctl writes its state lines through stdio, which a pipe would buffer to the end.
+  # timmctl writes its state lines to stderr and the result to stdout, which a pipe would buffer
+  # to the end without stdbuf.
   # shellcheck disable=SC2086  # pull_args is a list of words on purpose
-  stdbuf -oL "$timmctl" --socket "$work/timmd.sock" pull "$repo" $pull_args |
+  stdbuf -oL "$timmctl" --socket "$work/timmd.sock" pull "$repo" $pull_args 2>&1 |
     while IFS= read -r line; do echo "$(now) $line"; done >"$work/pull.out"
   end=$(now)
   verifying=$(awk '$2 == "verifying" {print $1; exit}' "$work/pull.out")
