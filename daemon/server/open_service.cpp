@@ -7,6 +7,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include <fcntl.h>
 
 namespace asio = boost::asio;
@@ -19,6 +22,8 @@ using proto::Errc;
 // Prepared results kept in memory; each is a tensor table of a few hundred entries.
 constexpr std::size_t k_max_answered = 256;
 constexpr auto k_touch_interval = std::chrono::seconds(60);
+// Attempts of an open whose blobs gc keeps evicting between its pull and its read.
+constexpr int k_open_attempts = 3;
 
 } // namespace
 
@@ -46,10 +51,43 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request
     }
   }
 
+  // A gc, remove or verify may evict a blob between the pull that found it cached and its
+  // read. The next attempt's pull fetches it again.
+  for (int attempt = 1;; ++attempt) {
+    OpenRequest attempt_request = request;
+    auto answer = co_await open_cold(std::move(attempt_request), progress, warm_key);
+    if (answer || !answer.error().details.contains("evicted")) {
+      co_return answer;
+    }
+    if (attempt == k_open_attempts) {
+      answer.error().details.erase("evicted");
+      answer.error().message += " (a blob was evicted during each of " + std::to_string(attempt) + " attempts)";
+      co_return answer;
+    }
+    spdlog::warn("a blob of {}@{} was evicted during the open; pulling it again", request.pull.repo,
+                 request.pull.revision);
+    progress->files.clear();
+  }
+}
+
+asio::awaitable<proto::Result<OpenAnswer>> OpenService::open_cold(OpenRequest request,
+                                                                  std::shared_ptr<PullProgress> progress,
+                                                                  std::string warm_key) {
   auto pulled = co_await m_pulls.pull(request.pull, std::move(progress));
   if (!pulled) {
     co_return pulled.error();
   }
+  std::vector<std::string> pulled_blobs;
+  for (const auto& file : pulled->files) {
+    pulled_blobs.push_back(file.blob_path);
+  }
+  const auto after_pull = [&pulled_blobs](proto::Error error) {
+    std::error_code ec;
+    if (std::ranges::any_of(pulled_blobs, [&ec](const std::string& path) { return !std::filesystem::exists(path, ec); })) {
+      error.details["evicted"] = true;
+    }
+    return error;
+  };
 
   ServeInputs inputs;
   for (const auto& file : pulled->files) {
@@ -86,7 +124,7 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request
   if (!answer.served) {
     auto prepared = co_await prepare(std::move(inputs), key);
     if (!prepared) {
-      co_return prepared.error();
+      co_return after_pull(prepared.error());
     }
     answer.served = *prepared;
     remember(key, answer.served);
@@ -100,7 +138,11 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request
   answer.fd = store::open_file(answer.served->path, O_RDONLY);
   if (!answer.fd) {
     const int error = errno;
-    co_return store::errno_error("open", answer.served->path, error);
+    auto failed = after_pull(store::errno_error("open", answer.served->path, error));
+    if (error == ENOENT) {
+      failed.details["evicted"] = true; // the served blob itself, e.g. a derived one
+    }
+    co_return failed;
   }
   if (request.pull.ref_max_age.count() > 0) {
     if (m_warm.size() >= k_max_answered) {

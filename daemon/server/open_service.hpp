@@ -59,6 +59,12 @@ public:
 private:
   using Prepared = proto::Result<std::shared_ptr<const ServedCheckpoint>>;
 
+  // Pulls, prepares and opens the served blob, without the warm answer. An error after the
+  // pull while one of the pulled blobs is missing (evicted by gc, remove or verify in the
+  // meantime) sets `evicted` in its details, so that open() tries once more.
+  boost::asio::awaitable<proto::Result<OpenAnswer>> open_cold(OpenRequest request,
+                                                              std::shared_ptr<PullProgress> progress,
+                                                              std::string warm_key);
   boost::asio::awaitable<Prepared> prepare(ServeInputs inputs, std::string key);
   boost::asio::awaitable<Prepared> prepare_on_pool(ServeInputs inputs, std::string key);
   void remember(const std::string& key, std::shared_ptr<const ServedCheckpoint> served);

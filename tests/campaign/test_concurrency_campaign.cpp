@@ -167,13 +167,14 @@ TEST_CASE("concurrency campaign: 32 clients pull, open, list and gc") {
         tally.record(op, outcome);
         if (!result) {
           const auto code = result.error().code;
-          // Known bug, run with TIMMD_CAMPAIGN_KNOWN_BUGS=1: an open that races with a gc evicting
-          // its blob fails with `internal` ("No such file or directory") instead of fetching it again.
+          // An open whose blob gc evicts between its pull and its read pulls again, up to three
+          // times. Collections that empty the cache back to back can still win all three races,
+          // which is counted but not a failure (TIMMD_CAMPAIGN_KNOWN_BUGS=1 makes it one).
           const bool open_gc_race = op == "open" && code == Errc::internal &&
-                                    result.error().message.find("No such file or directory") != std::string::npos &&
+                                    result.error().message.find("was evicted during each of") != std::string::npos &&
                                     !report_known_bugs;
           if (open_gc_race) {
-            tally.record(op, "known bug: open raced with gc");
+            tally.record(op, "evicted during every attempt");
           } else if (code == Errc::internal || code == Errc::integrity_error || code == Errc::upstream_unavailable) {
             tally.fail(op + " " + params.dump() + " failed: " + outcome + ": " + result.error().message);
           }

@@ -88,7 +88,9 @@ TEST_CASE("disk full during a download") {
 
   const auto daemon_dir = scratch.path() / "daemon";
   TmpfsMount mount(daemon_dir / "cache", 32 * k_mib);
-  const json config = {{"download", {{"chunk_size", k_mib}, {"connections_per_file", 2}, {"stall_timeout_s", 60}}}};
+  // No free-space floor, so that the disk fills during the download instead of before it.
+  const json config = {{"min_free_bytes", 0},
+                       {"download", {{"chunk_size", k_mib}, {"connections_per_file", 2}, {"stall_timeout_s", 60}}}};
   DaemonProcess daemon(daemon_dir, DaemonOptions{hub->endpoint(), config});
   daemon.start();
 

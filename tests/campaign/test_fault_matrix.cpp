@@ -67,7 +67,6 @@ struct FaultCase {
   std::string name;
   std::function<std::vector<Fault>(const Target&)> faults;
   std::optional<Errc> expected_error; // nothing: the pull must succeed
-  std::string known_bug{};             // skipped unless TIMMD_CAMPAIGN_KNOWN_BUGS=1
 };
 
 std::vector<FaultCase> fault_cases() {
@@ -204,11 +203,6 @@ TEST_CASE("fault matrix: every fault ends in a verified blob or a typed error") 
     const auto& fault_case = cases[i];
     const auto& file = files[i];
     CAPTURE(fault_case.name);
-    if (!fault_case.known_bug.empty() && env_number("TIMMD_CAMPAIGN_KNOWN_BUGS", 0) == 0) {
-      MESSAGE("skipped '" << fault_case.name << "': known bug: " << fault_case.known_bug
-                          << " (TIMMD_CAMPAIGN_KNOWN_BUGS=1 runs it)");
-      continue;
-    }
     const Target target{"/" + file.repo + "/*", "/blobs/" + file.sha256};
     for (auto& fault : fault_case.faults(target)) {
       hub->add_fault(std::move(fault));
