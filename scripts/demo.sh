@@ -52,8 +52,11 @@ echo "== timmctl list"
 "$bin/client/timmctl" list
 
 echo "== the weights as they sit in the cache: timmctl inspect <blob> (first lines)"
-weights_blob=$(find "$work/cache/blobs" -type f -size +100k | head -n 1)
-"$bin/client/timmctl" inspect "$weights_blob" | head -n 12
+# The listings go to files first: with pipefail, `| head` fails the script whenever head exits
+# before timmctl has written everything (SIGPIPE).
+weights_blob=$(find "$work/cache/blobs" -type f -size +100k -print -quit)
+"$bin/client/timmctl" inspect "$weights_blob" >"$work/inspect.txt"
+head -n 12 "$work/inspect.txt"
 
 echo "== verifying the cached blobs with sha256sum"
 (cd "$work/cache/blobs/sha256" && for blob in */*; do
@@ -62,7 +65,8 @@ done)
 
 echo "== timmctl open test_vit.r160_in1k --num-classes 10 --img-size 224: the state dict timm would load"
 echo "   (classifier dropped, position embedding resized from 10x10 to 14x14), served from the cache"
-"$bin/client/timmctl" open test_vit.r160_in1k --num-classes 10 --img-size 224 | head -n 16
+"$bin/client/timmctl" open test_vit.r160_in1k --num-classes 10 --img-size 224 >"$work/open.txt"
+head -n 16 "$work/open.txt"
 
 echo "== the same open again: answered from memory, no bytes written"
 "$bin/client/timmctl" --json open test_vit.r160_in1k --num-classes 10 --img-size 224 |

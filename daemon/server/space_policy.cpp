@@ -37,6 +37,19 @@ std::string describe(const Shortfall& shortfall, const SpaceRequest& request, co
   return text;
 }
 
+// What the user can do about a shortfall, as the end of a message.
+std::string fix(const Shortfall& shortfall) {
+  std::string text;
+  if (shortfall.below_floor > 0) {
+    text = "free space on the filesystem or lower min_free_bytes";
+  }
+  if (shortfall.over_quota > 0) {
+    text += std::string(text.empty() ? "" : "; ") +
+            "raise max_cache_bytes, unpin models, or remove some with `timmctl remove NAME`";
+  }
+  return text;
+}
+
 proto::Error space_error(std::string message, const Shortfall& shortfall, const SpaceRequest& request,
                          const Config& config) {
   return proto::make_error(Errc::disk_full, std::move(message),
@@ -97,14 +110,31 @@ proto::Result<void> SpacePolicy::make_room(const SpaceRequest& request) {
     return {};
   }
   if (!m_config.auto_gc) {
-    return space_error("not enough room: " + describe(*before, request, m_config, m_layout.root()) +
-                           "; free space, run `timmctl gc`, or set auto_gc to let downloads evict old blobs",
+    return space_error("not enough room: " + describe(*before, request, m_config, m_layout.root()) + "; " +
+                           fix(*before) + ", or set auto_gc to let downloads evict least recently used blobs",
                        *before, request, m_config);
   }
 
+  // A dry run first: evicting blobs that cannot make enough room would lose them for nothing.
   GcRequest gc;
   gc.max_bytes = before->total - std::min(before->total, before->bytes());
   gc.keep = request.keep;
+  gc.dry_run = true;
+  auto planned = collect_garbage(gc, m_index, m_blobs, m_leases);
+  if (!planned) {
+    return planned.error();
+  }
+  const auto evictable = planned->bytes_before - planned->bytes_after;
+  if (evictable < before->bytes()) {
+    const auto kept = planned->kept_pinned + planned->kept_leased + planned->kept_requested;
+    return space_error("not enough room: " + describe(*before, request, m_config, m_layout.root()) +
+                           "; evicting every blob that may go would free only " + std::to_string(evictable) +
+                           " bytes (" + std::to_string(kept) + " are pinned, open or part of this pull), so none " +
+                           "was evicted; " + fix(*before),
+                       *before, request, m_config);
+  }
+
+  gc.dry_run = false;
   spdlog::info("making room for {}: evicting least recently used blobs down to {} bytes", request.what,
                *gc.max_bytes);
   auto report = collect_garbage(gc, m_index, m_blobs, m_leases);
@@ -119,11 +149,11 @@ proto::Result<void> SpacePolicy::make_room(const SpaceRequest& request) {
   if (after->bytes() == 0) {
     return {};
   }
+  // Another writer on the filesystem took the space that the evictions freed.
   const auto kept = report->kept_pinned + report->kept_leased + report->kept_requested;
   return space_error("not enough room: " + describe(*after, request, m_config, m_layout.root()) + ", after gc freed " +
                          std::to_string(report->bytes_before - report->bytes_after) + " bytes and kept " +
-                         std::to_string(kept) + " blobs that are pinned, open or part of this pull; free space, " +
-                         "unpin models, or raise max_cache_bytes or lower min_free_bytes",
+                         std::to_string(kept) + " blobs that are pinned, open or part of this pull; " + fix(*after),
                      *after, request, m_config);
 }
 

@@ -120,3 +120,25 @@ TEST_CASE("free-space floor rejects download") {
   CHECK(refused.error().details.at("needed") == k_weights_size);
   CHECK(std::filesystem::is_empty(daemon->cache_dir() / "tmp"));
 }
+
+TEST_CASE("unreachable floor evicts nothing") {
+  auto setup = make_two_repos();
+  INFO("scratch directory: " << setup->scratch.path());
+  {
+    auto daemon = start_daemon(*setup, json{{"min_free_bytes", 0}});
+    auto connection = daemon->connect();
+    REQUIRE(pull(connection, "org/a"));
+    REQUIRE(daemon->terminate() == 0);
+  }
+
+  // Evicting org/a could never make room, so it must stay in the cache.
+  auto daemon = start_daemon(*setup, json{{"min_free_bytes", 1ULL << 60}});
+  auto connection = daemon->connect();
+  auto refused = pull(connection, "org/b");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().code == Errc::disk_full);
+  CHECK(refused.error().message.find("so none was evicted") != std::string::npos);
+  CHECK(refused.error().message.find("lower min_free_bytes") != std::string::npos);
+  CHECK(refused.error().message.find("max_cache_bytes") == std::string::npos);
+  CHECK(cached_blobs(daemon->cache_dir()).contains(setup->sha_a));
+}
