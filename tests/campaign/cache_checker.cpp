@@ -75,7 +75,8 @@ std::vector<bool> decode_bitmap(const void* data, int bytes, std::uint64_t count
   std::vector<bool> chunks(count, false);
   const auto* bitmap = static_cast<const unsigned char*>(data);
   for (std::uint64_t i = 0; i < count && static_cast<int>(i / 8) < bytes; ++i) {
-    chunks[i] = (bitmap[i / 8] >> (i % 8) & 1U) != 0;
+    const unsigned byte = bitmap[i / 8];
+    chunks[i] = ((byte >> (i % 8)) & 1U) != 0;
   }
   return chunks;
 }
