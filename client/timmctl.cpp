@@ -195,6 +195,12 @@ int run_gc(const GlobalOptions& options, std::optional<std::uint64_t> max_size, 
             << " -> " << timmd::client::format_bytes(static_cast<double>(result->value("bytes_after", std::uint64_t{0})))
             << "; kept by pins: " << result->value("kept_pinned", 0) << ", in use by clients: "
             << result->value("kept_leased", 0) << "\n";
+  if (!result->value("target_met", true)) {
+    std::cerr << "timmctl: warning: the cache stays above the target of "
+              << timmd::client::format_bytes(static_cast<double>(result->value("max_bytes", std::uint64_t{0})))
+              << " because the blobs left are pinned or open; unpin models (timmctl unpin NAME) or close the "
+                 "clients that use them, then run gc again\n";
+  }
   return k_exit_ok;
 }
 

@@ -43,6 +43,11 @@ constexpr auto k_min_hedge_age = std::chrono::seconds(1);
 constexpr auto k_straggler_poll = std::chrono::milliseconds(200);
 // After the server asked to slow down, connections are added back no sooner than this.
 constexpr auto k_back_off_hold = std::chrono::seconds(5);
+// The throughput is measured over windows of this length, and each window may change the
+// connection count.
+constexpr auto k_probe_window = std::chrono::milliseconds(500);
+// A doubling of the connections is kept up only when the next window was this much faster.
+constexpr double k_min_gain = 1.25;
 
 enum class ChunkOutcome { ok, ranges_ignored, failed, superseded };
 
@@ -61,14 +66,17 @@ struct InFlight {
   bool done = false;
 };
 
-struct Download {
-  Download(HubClient& hub_, ConnectionLimiter& limiter_, asio::any_io_executor blocking_, DownloadSink& sink_,
+struct Download;
+void spawn_worker(const std::shared_ptr<Download>& d);
+
+struct Download : std::enable_shared_from_this<Download> {
+  Download(HubClient& hub_, ConnectionLimits& limits_, asio::any_io_executor blocking_, DownloadSink& sink_,
            const FileDownloadRequest& request_, ProgressCallback progress_, asio::any_io_executor io)
-      : hub(hub_), limiter(limiter_), blocking(std::move(blocking_)), sink(sink_), request(request_),
+      : hub(hub_), limits(limits_), blocking(std::move(blocking_)), sink(sink_), request(request_),
         on_progress(std::move(progress_)), all_done(io) {}
 
   HubClient& hub;
-  ConnectionLimiter& limiter;
+  ConnectionLimits& limits;
   asio::any_io_executor blocking;
   DownloadSink& sink;
   const FileDownloadRequest& request;
@@ -84,19 +92,77 @@ struct Download {
   std::uint64_t finished_bytes = 0;
   double finished_seconds = 0;
   int running = 0; // workers and chunk completions not yet ended, for all_done
-  // Connection count: `active` workers take chunks, at most `target`. The target halves on a
-  // 429 or 503 response and grows back by one per completed chunk, up to `max_workers`.
+  // Connection count: `active` workers take chunks, at most `target`. The target doubles after
+  // each probe window, up to `max_workers`, as long as every doubling made the next window
+  // k_min_gain faster. The first doubling without that gain is undone and ends the probing.
+  // A 429 or 503 halves the target. After k_back_off_hold it grows back by one per window,
+  // without the gain test, because the server rather than the link set the limit.
   int active = 0;
   int target = 0;
   int max_workers = 0;
+  bool doubling = true;
+  bool backed_off = false;
   std::chrono::steady_clock::time_point last_back_off{};
+  std::chrono::steady_clock::time_point window_start = std::chrono::steady_clock::now();
+  std::uint64_t window_bytes = 0;
+  double rate_before = 0; // bytes/s of the window before the last doubling
+  int target_before = 0;  // the target before the last doubling
   asio::steady_timer all_done;
   std::vector<std::unique_ptr<asio::cancellation_signal>> signals;
 
   void add_progress(std::uint64_t bytes) {
     bytes_done += bytes;
+    window_bytes += bytes;
     if (on_progress) {
       on_progress(bytes_done);
+    }
+    probe();
+  }
+
+  // Ends the current probe window once it is k_probe_window long and lets it change the target.
+  void probe() {
+    const auto now = std::chrono::steady_clock::now();
+    const auto elapsed = now - window_start;
+    if (elapsed < k_probe_window) {
+      return;
+    }
+    const double rate = static_cast<double>(window_bytes) / std::chrono::duration<double>(elapsed).count();
+    window_start = now;
+    window_bytes = 0;
+
+    // A window with idle or waiting connections, or one right after a back-off, cannot show
+    // what more connections would bring.
+    if (stopping || active < target || queue.empty() || now - last_back_off < k_back_off_hold) {
+      return;
+    }
+    const int before = target;
+    if (backed_off) {
+      if (target >= max_workers) {
+        return;
+      }
+      target = before + 1;
+    } else if (!doubling) {
+      return;
+    } else if (rate_before > 0 && rate < rate_before * k_min_gain) {
+      // Workers above the target leave after their current chunk.
+      doubling = false;
+      target = target_before;
+      spdlog::info("{}/{}: {} connections were no faster than {} ({:.1f} against {:.1f} MB/s); keeping {}",
+                   request.repo, request.path, before, target, rate / 1e6, rate_before / 1e6, target);
+      return;
+    } else if (target >= max_workers) {
+      doubling = false; // the last doubling paid off and reached the limit
+      return;
+    } else {
+      rate_before = rate;
+      target_before = before;
+      target = std::min(max_workers, before * 2);
+    }
+    spdlog::debug("{}/{}: widening from {} to {} connections at {:.1f} MB/s", request.repo, request.path, before,
+                  target, rate / 1e6);
+    const auto extra = std::min<std::size_t>(static_cast<std::size_t>(target - active), queue.size());
+    for (std::size_t i = 0; i < extra; ++i) {
+      spawn_worker(shared_from_this());
     }
   }
 
@@ -130,19 +196,11 @@ struct Download {
       return;
     }
     last_back_off = now;
+    backed_off = true;
     const int before = target;
     target = std::max(1, target / 2);
     spdlog::warn("HTTP {} for {}/{}: fetching it on {} connections instead of {}", status, request.repo,
                  request.path, target, before);
-  }
-
-  // One more connection after a completed chunk, unless the server asked to slow down lately.
-  bool widen() {
-    if (target >= max_workers || std::chrono::steady_clock::now() - last_back_off < k_back_off_hold) {
-      return false;
-    }
-    ++target;
-    return active < target && !queue.empty();
   }
 
   // The in-flight chunk that most needs a second request: the one with the most bytes left
@@ -372,7 +430,6 @@ asio::awaitable<std::optional<std::pair<std::size_t, bool>>> next_work(Download&
   co_return std::nullopt;
 }
 
-void spawn_worker(const std::shared_ptr<Download>& d);
 void complete_in_background(const std::shared_ptr<Download>& d, std::size_t chunk);
 
 asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
@@ -404,12 +461,12 @@ asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
       d->in_flight[chunk] = state;
     }
 
-    auto permit = co_await d->limiter.acquire();
+    auto permits = co_await d->limits.acquire(d->request.url);
     if (!is_hedge) {
       state->started = std::chrono::steady_clock::now(); // the wait for a permit is not slowness
     }
     auto outcome = co_await fetch_range(*d, chunk, state, is_hedge);
-    permit = {};
+    permits = {};
 
     if (outcome == ChunkOutcome::ok && state->done) {
       outcome = ChunkOutcome::superseded; // both requests ended together; the other completes it
@@ -437,9 +494,6 @@ asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
       co_return;
     }
 
-    if (d->widen()) {
-      spawn_worker(d);
-    }
     complete_in_background(d, chunk);
   }
 }
@@ -562,11 +616,11 @@ asio::awaitable<proto::Result<void>> stream_whole_file(Download& d) {
 
 } // namespace
 
-asio::awaitable<proto::Result<void>> download_file(HubClient& hub, ConnectionLimiter& limiter,
+asio::awaitable<proto::Result<void>> download_file(HubClient& hub, ConnectionLimits& limits,
                                                    asio::any_io_executor blocking, DownloadSink& sink,
                                                    const FileDownloadRequest& request, ProgressCallback on_progress) {
   const auto io = co_await asio::this_coro::executor;
-  auto d = std::make_shared<Download>(hub, limiter, blocking, sink, request, std::move(on_progress), io);
+  auto d = std::make_shared<Download>(hub, limits, blocking, sink, request, std::move(on_progress), io);
 
   for (std::size_t chunk = 0; chunk < sink.chunk_count(); ++chunk) {
     if (sink.chunk_done(chunk)) {
@@ -587,8 +641,9 @@ asio::awaitable<proto::Result<void>> download_file(HubClient& hub, ConnectionLim
   }
 
   d->max_workers = std::max(request.connections, 1);
-  d->target = d->max_workers;
-  const auto workers = std::min<std::size_t>(static_cast<std::size_t>(d->max_workers), d->queue.size());
+  d->target = std::clamp(request.initial_connections, 1, d->max_workers);
+  d->doubling = d->target < d->max_workers;
+  const auto workers = std::min<std::size_t>(static_cast<std::size_t>(d->target), d->queue.size());
   for (std::size_t i = 0; i < workers; ++i) {
     spawn_worker(d);
   }

@@ -133,7 +133,9 @@ proto::Result<void> apply_download(const json& object, const std::string& source
   FieldReader reader(object, source, "download.");
   for (auto result :
        {reader.read("chunk_size", d.chunk_size), reader.read("connections_per_file", d.connections_per_file),
-        reader.read("max_connections", d.max_connections), reader.read("max_parallel_files", d.max_parallel_files),
+        reader.read("initial_connections", d.initial_connections), reader.read("max_connections", d.max_connections),
+        reader.read("max_connections_per_host", d.max_connections_per_host),
+        reader.read("max_parallel_files", d.max_parallel_files),
         reader.read_duration("connect_timeout_s", d.connect_timeout),
         reader.read_duration("stall_timeout_s", d.stall_timeout),
         reader.read_duration("file_deadline_s", d.file_deadline), reader.read("retry_attempts", d.retry_attempts),
@@ -146,7 +148,8 @@ proto::Result<void> apply_download(const json& object, const std::string& source
   if (d.chunk_size < 64 * 1024) {
     return config_error(source, "'download.chunk_size' must be at least 65536 bytes");
   }
-  if (d.connections_per_file < 1 || d.max_connections < 1 || d.max_parallel_files < 1 || d.retry_attempts < 1) {
+  if (d.connections_per_file < 1 || d.initial_connections < 1 || d.max_connections < 1 ||
+      d.max_connections_per_host < 1 || d.max_parallel_files < 1 || d.retry_attempts < 1) {
     return config_error(source, "download connection, file and retry counts must be at least 1");
   }
   return {};

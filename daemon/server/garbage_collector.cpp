@@ -21,7 +21,9 @@ nlohmann::json GcReport::to_json() const {
           {"bytes_after", bytes_after},
           {"freed_bytes", bytes_before - bytes_after},
           {"kept_pinned", kept_pinned},
-          {"kept_leased", kept_leased}};
+          {"kept_leased", kept_leased},
+          {"max_bytes", max_bytes ? nlohmann::json(*max_bytes) : nlohmann::json(nullptr)},
+          {"target_met", !max_bytes || bytes_after <= *max_bytes}};
 }
 
 proto::Result<GcReport> collect_garbage(const GcRequest& request, store::Index& index, const store::BlobStore& blobs,
@@ -31,6 +33,7 @@ proto::Result<GcReport> collect_garbage(const GcRequest& request, store::Index& 
     return usage.error();
   }
   GcReport report;
+  report.max_bytes = request.max_bytes;
   for (const auto& blob : *usage) {
     report.bytes_before += blob.blob.size;
   }
@@ -73,6 +76,10 @@ proto::Result<GcReport> collect_garbage(const GcRequest& request, store::Index& 
     report.evicted.push_back({blob.blob.sha256, blob.blob.size, blob.derived, blob.blob.last_access, blob.repos});
   }
   report.bytes_after = total;
+  if (request.max_bytes && total > *request.max_bytes) {
+    spdlog::warn("gc: the cache stays at {} bytes, above the target of {}: {} pinned and {} open blobs were kept",
+                 total, *request.max_bytes, report.kept_pinned, report.kept_leased);
+  }
   return report;
 }
 

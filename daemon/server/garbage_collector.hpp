@@ -44,6 +44,7 @@ struct GcReport {
   std::size_t kept_pinned = 0; // blobs the target wanted gone but a pin kept
   std::size_t kept_leased = 0; // the same for client leases
   std::size_t kept_requested = 0; // the same for GcRequest::keep
+  std::optional<std::uint64_t> max_bytes; // the request's target, if it had one
 
   nlohmann::json to_json() const;
 };

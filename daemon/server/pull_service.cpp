@@ -2,6 +2,7 @@
 
 #include "daemon/hub/file_download.hpp"
 #include "daemon/hub/hub_url.hpp"
+#include "daemon/server/chunk_size.hpp"
 #include "daemon/server/partial_download_sink.hpp"
 #include "daemon/server/pull_selection.hpp"
 #include "daemon/store/partial_download.hpp"
@@ -63,7 +64,9 @@ PullService::PullService(asio::any_io_executor io, asio::any_io_executor blockin
                          store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
                          hub::HubClient& hub, const LeaseTable& leases)
     : m_io(io), m_blocking(std::move(blocking)), m_config(config), m_index(index), m_layout(layout), m_blobs(blobs),
-      m_hub(hub), m_space(config, index, layout, blobs, leases), m_limiter(io, config.download.max_connections), m_snapshots(io), m_downloads(io) {}
+      m_hub(hub), m_space(config, index, layout, blobs, leases),
+      m_limits(io, config.download.max_connections, config.download.max_connections_per_host), m_snapshots(io),
+      m_downloads(io) {}
 
 void PullService::abort_transfers() {
   m_hub.multi().abort_all();
@@ -440,7 +443,8 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
     co_return room.error();
   }
 
-  const store::DownloadPlan plan{file.etag, file.size, m_config.download.chunk_size, m_config.debug_skip_verify};
+  const store::DownloadPlan plan{file.etag, file.size, chunk_size_for(file.size, m_config.download),
+                                 m_config.debug_skip_verify};
   auto open_partial = [this, plan] { return store::PartialDownload::open(m_index, m_layout, plan); };
   auto partial = co_await util::offload(m_blocking, std::move(open_partial));
   if (!partial) {
@@ -466,9 +470,10 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
                                        file.path,
                                        metadata->download_url,
                                        m_config.download.connections_per_file,
+                                       m_config.download.initial_connections,
                                        m_config.download.file_deadline};
   hub::ProgressCallback on_progress = [transfer](std::uint64_t done) { transfer->done = done; };
-  auto fetched = co_await hub::download_file(m_hub, m_limiter, m_blocking, sink, fetch, std::move(on_progress));
+  auto fetched = co_await hub::download_file(m_hub, m_limits, m_blocking, sink, fetch, std::move(on_progress));
   if (!fetched) {
     spdlog::error("download of {}/{} (blob {}) failed, completed chunks kept for resume: {}", repo, file.path,
                   short_hash(file.etag), fetched.error().message);

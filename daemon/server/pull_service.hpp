@@ -5,7 +5,7 @@
 // worker pool inside.
 #pragma once
 
-#include "daemon/hub/connection_limiter.hpp"
+#include "daemon/hub/connection_limits.hpp"
 #include "daemon/hub/hub_client.hpp"
 #include "daemon/server/config.hpp"
 #include "daemon/server/lease_table.hpp"
@@ -134,7 +134,7 @@ private:
   const store::BlobStore& m_blobs;
   hub::HubClient& m_hub;
   SpacePolicy m_space;
-  hub::ConnectionLimiter m_limiter;
+  hub::ConnectionLimits m_limits;
   SingleFlight<proto::Result<Snapshot>> m_snapshots;
   SingleFlight<proto::Result<store::BlobRecord>> m_downloads;
   std::map<std::string, std::shared_ptr<TransferProgress>> m_transfers; // by etag

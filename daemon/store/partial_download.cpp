@@ -52,7 +52,7 @@ proto::Result<void> check_plan(const DownloadPlan& plan) {
 bool is_resumable(const DownloadRecord& record, const DownloadPlan& plan,
                   const std::filesystem::path& file) {
   struct stat status {};
-  return record.size == plan.size && record.chunk_size == plan.chunk_size &&
+  return record.size == plan.size && record.chunk_size > 0 &&
          ::stat(file.c_str(), &status) == 0 && S_ISREG(status.st_mode) &&
          static_cast<std::uint64_t>(status.st_size) == plan.size;
 }
@@ -117,6 +117,8 @@ proto::Result<std::unique_ptr<PartialDownload>> PartialDownload::open(Index& ind
     if (!fd) {
       return errno_error("opening the partial download", file, errno);
     }
+    // The chunk map is only meaningful in the chunk size it was recorded with.
+    plan.chunk_size = (*recorded)->chunk_size;
     auto chunks = std::move((*recorded)->chunks_done);
     return std::unique_ptr<PartialDownload>(
       new PartialDownload(index, layout, std::move(plan), fd.release(), std::move(chunks)));

@@ -113,6 +113,17 @@ std::string make_request_id(std::uint64_t serial) {
   return fmt::format("Root=1-{:08x}-{:024x}", seconds.count(), serial);
 }
 
+// Books `bytes` on the shared link and returns how long the caller waits until they have passed.
+std::chrono::steady_clock::duration book_link(ConnectionContext& context, std::size_t bytes) {
+  const std::chrono::duration<double> transmission(static_cast<double>(bytes) /
+                                                   static_cast<double>(context.link_bytes_per_second));
+  const std::lock_guard lock(context.link_mutex);
+  const auto now = std::chrono::steady_clock::now();
+  context.link_free =
+      std::max(context.link_free, now) + std::chrono::duration_cast<std::chrono::steady_clock::duration>(transmission);
+  return context.link_free - now;
+}
+
 asio::awaitable<void> sleep_for(std::chrono::steady_clock::duration duration) {
   asio::steady_timer timer(co_await asio::this_coro::executor, duration);
   co_await timer.async_wait(k_use_tuple);
@@ -152,9 +163,11 @@ asio::awaitable<bool> send_response(beast::tcp_stream& stream, const HttpRespons
   }
 
   std::size_t piece_size = k_piece_size;
-  if (context.throttle_bytes_per_second != 0) {
-    piece_size = static_cast<std::size_t>(std::clamp<std::uint64_t>(
-        context.throttle_bytes_per_second / k_throttle_pieces_per_second, 1, k_piece_size));
+  for (const auto rate : {context.throttle_bytes_per_second, context.link_bytes_per_second}) {
+    if (rate != 0) {
+      piece_size =
+          static_cast<std::size_t>(std::clamp<std::uint64_t>(rate / k_throttle_pieces_per_second, 1, piece_size));
+    }
   }
   std::vector<char> buffer(std::min<std::uint64_t>(piece_size, std::max<std::uint64_t>(limit, 1)));
   const auto started = std::chrono::steady_clock::now();
@@ -191,6 +204,10 @@ asio::awaitable<bool> send_response(beast::tcp_stream& stream, const HttpRespons
       if (const auto now = std::chrono::steady_clock::now(); due > now) {
         co_await sleep_for(due - now);
       }
+    }
+
+    if (context.link_bytes_per_second != 0) {
+      co_await sleep_for(book_link(context, size));
     }
 
     if (log_id) {

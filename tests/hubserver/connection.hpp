@@ -9,7 +9,9 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 namespace timmd::testhub {
@@ -21,6 +23,11 @@ struct ConnectionContext {
   RequestLog& log;
   std::uint64_t throttle_bytes_per_second = 0; // per connection; 0 = unthrottled
   std::atomic<std::uint64_t> next_request_id{1};
+  // A link that every body shares, like the access link of a host: 0 = unthrottled. Each piece
+  // books the link after the pieces before it, whichever connection sent them.
+  std::uint64_t link_bytes_per_second = 0;
+  std::mutex link_mutex;
+  std::chrono::steady_clock::time_point link_free{};
 };
 
 // Serves requests on `socket` until the peer closes, a fault closes it, or it stays idle for

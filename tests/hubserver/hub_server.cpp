@@ -130,6 +130,7 @@ void Server::start() {
   settings.cdn_base = base_url(impl.options.host, impl.cdn_port);
   impl.router.emplace(impl.store, std::move(settings));
   impl.context.emplace(*impl.router, impl.faults, impl.log, impl.options.throttle_bytes_per_second);
+  impl.context->link_bytes_per_second = impl.options.link_bytes_per_second;
 
   for (auto* acceptor : {&impl.api_acceptor, &impl.cdn_acceptor}) {
     const char* listener = acceptor == &impl.api_acceptor ? "api" : "cdn";

@@ -27,6 +27,7 @@ struct Options {
   std::string token;          // the only valid token ("hf_..."); empty means none is valid
   std::size_t tree_page_size = 1000;
   std::uint64_t throttle_bytes_per_second = 0; // per connection; 0 = unthrottled
+  std::uint64_t link_bytes_per_second = 0;     // all connections together; 0 = unthrottled
   int threads = 2;
 };
 

@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
   app.add_option("--throttle", options.throttle_bytes_per_second,
                  "Maximum bytes per second per connection; 0 = unthrottled")
       ->capture_default_str();
+  app.add_option("--link-throttle", options.link_bytes_per_second,
+                 "Maximum bytes per second of all connections together; 0 = unthrottled")
+      ->capture_default_str();
   app.add_option("--threads", options.threads, "Threads serving connections")
       ->capture_default_str()
       ->check(CLI::Range(1, 256));

@@ -20,6 +20,8 @@
 namespace timmd::testing {
 namespace {
 
+constexpr std::chrono::seconds k_start_timeout{30};
+
 std::string read_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
@@ -128,17 +130,20 @@ DaemonProcess::~DaemonProcess() {
 
 void DaemonProcess::start() {
   launch();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  // Start-up takes about a second, most of it parsing the registry, and several seconds under
+  // the sanitizers. The margin covers CI machines whose neighbours take the CPU for a while.
+  const auto deadline = std::chrono::steady_clock::now() + k_start_timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!running()) {
-      throw std::runtime_error("timmd exited during start-up:\n" + log());
+      throw std::runtime_error("timmd exited during start-up (" + m_exit + "):\n" + log());
     }
     if (auto connection = client::Connection::open(m_socket, "test"); connection) {
       return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  throw std::runtime_error("timmd did not answer on " + m_socket.string() + " within 10 s:\n" + log());
+  throw std::runtime_error("timmd did not answer on " + m_socket.string() + " within " +
+                           std::to_string(k_start_timeout.count()) + " s:\n" + log());
 }
 
 int DaemonProcess::wait_exit(std::chrono::seconds timeout) {
@@ -189,6 +194,8 @@ bool DaemonProcess::running() {
   int status = 0;
   if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
     m_pid = -1;
+    m_exit = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                 : "exit status " + std::to_string(WEXITSTATUS(status));
     return false;
   }
   return true;
@@ -233,11 +240,12 @@ std::string DaemonProcess::log() const {
 }
 
 std::unique_ptr<testhub::Server> start_hub(const std::filesystem::path& root, const std::string& token,
-                                           std::uint64_t throttle) {
+                                           std::uint64_t throttle, std::uint64_t link_throttle) {
   testhub::Options options;
   options.repos_root = root;
   options.token = token;
   options.throttle_bytes_per_second = throttle;
+  options.link_bytes_per_second = link_throttle;
   auto hub = std::make_unique<testhub::Server>(options);
   hub->start();
   return hub;

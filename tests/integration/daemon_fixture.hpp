@@ -63,7 +63,7 @@ public:
   DaemonProcess(std::filesystem::path dir, DaemonOptions options);
   ~DaemonProcess(); // SIGKILLs a daemon still running
 
-  // Starts the daemon and waits until its socket accepts `hello` (at most 10 s); throws
+  // Starts the daemon and waits until its socket accepts `hello` (at most 30 s); throws
   // std::runtime_error with the log when it does not.
   void start();
   // Starts the process without waiting for its socket.
@@ -89,11 +89,13 @@ private:
   std::filesystem::path m_log;
   std::filesystem::path m_config;
   pid_t m_pid = -1;
+  std::string m_exit; // how the process ended, once running() saw it end
 };
 
 // A test Hub on 127.0.0.1 serving the repositories under `root`.
+// `throttle` limits each connection, `link_throttle` all of them together (bytes/s; 0: none).
 std::unique_ptr<testhub::Server> start_hub(const std::filesystem::path& root, const std::string& token = "",
-                                           std::uint64_t throttle = 0);
+                                           std::uint64_t throttle = 0, std::uint64_t link_throttle = 0);
 
 // Runs timmctl with `args` (and TIMMD_SOCKET unset); returns exit status, stdout and stderr.
 struct CommandResult {

@@ -47,6 +47,8 @@ TEST_CASE("gc keeps leased and pinned blobs, evicts derived blobs first, and the
 
     auto held = call(admin, "gc", {{"max_bytes", 0}});
     CHECK(held["kept_leased"] == 1);
+    CHECK(held["max_bytes"] == 0);
+    CHECK(held["target_met"] == false);
     const auto blobs = cached_blobs(daemon.cache_dir());
     REQUIRE(blobs.size() == 1);
     CHECK(blobs.begin()->first == derived);
@@ -58,6 +60,7 @@ TEST_CASE("gc keeps leased and pinned blobs, evicts derived blobs first, and the
 
   auto evicted = call(admin, "gc", {{"max_bytes", 0}});
   REQUIRE(evicted["evicted"].size() == 1);
+  CHECK(evicted["target_met"] == true);
   CHECK(evicted["evicted"][0]["sha256"] == derived);
   CHECK(evicted["evicted"][0]["derived"] == true);
   CHECK(cached_blobs(daemon.cache_dir()).empty());
@@ -76,6 +79,8 @@ TEST_CASE("gc keeps leased and pinned blobs, evicts derived blobs first, and the
   REQUIRE(client.has_value());
   auto kept = call(admin, "gc", {{"max_bytes", 0}});
   CHECK(kept["kept_pinned"] == 2);
+  CHECK(kept["target_met"] == false);
+  CHECK(daemon.log().find("above the target of 0: 2 pinned and 0 open blobs were kept") != std::string::npos);
   CHECK(kept["evicted"].size() == 1); // the derived blob, not pinned and no longer leased
   CHECK(cached_blobs(daemon.cache_dir()).size() == 2);
 

@@ -35,6 +35,28 @@ TEST_CASE("timmctl pull, list and status") {
   CHECK(status.out.find("cache_dir") != std::string::npos);
 }
 
+TEST_CASE("timmctl gc warns when pins keep the cache large") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  auto hub = start_hub(data_dir() / "timm" / "demo-repo");
+  DaemonProcess daemon(scratch.path() / "daemon", {hub->endpoint()});
+  daemon.start();
+  const auto socket = daemon.socket().string();
+  REQUIRE(run_timmctl({"--socket", socket, "pull", "timm/test_vit.r160_in1k"}).status == 0);
+  REQUIRE(run_timmctl({"--socket", socket, "pin", "timm/test_vit.r160_in1k"}).status == 0);
+
+  auto kept = run_timmctl({"--socket", socket, "gc", "--max-size", "0"});
+  CHECK(kept.status == 0);
+  CHECK(kept.out.find("kept by pins: 2") != std::string::npos);
+  CHECK(kept.err.find("the cache stays above the target of 0 B") != std::string::npos);
+  CHECK(kept.err.find("timmctl unpin NAME") != std::string::npos);
+
+  REQUIRE(run_timmctl({"--socket", socket, "unpin", "timm/test_vit.r160_in1k"}).status == 0);
+  auto freed = run_timmctl({"--socket", socket, "gc", "--max-size", "0"});
+  CHECK(freed.status == 0);
+  CHECK(freed.err.find("stays above") == std::string::npos);
+}
+
 TEST_CASE("timmctl exit codes for errors and bad usage") {
   ScratchDir scratch;
   INFO("scratch directory: " << scratch.path());

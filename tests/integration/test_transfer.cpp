@@ -1,6 +1,7 @@
 // The transfer engine against a misbehaving connection: a stall is asked again on a new
 // connection without spending the retry budget, and a slow chunk at the end of a file gets a
-// second request so that one connection does not hold the whole file back.
+// second request so that one connection does not hold the whole file back, and the number of
+// connections grows only while more of them bring more throughput.
 #include "tests/integration/daemon_fixture.hpp"
 
 #include <doctest/doctest.h>
@@ -150,4 +151,53 @@ TEST_CASE("HTTP 429 halves file connections") {
   CHECK((*result)["files"][0]["sha256"] == sha256_of(weights));
   CHECK(daemon.log().find("HTTP 429 for org/busy/model.safetensors: fetching it on 2 connections instead of 4") !=
         std::string::npos);
+}
+
+TEST_CASE("connections double while throughput grows") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  const auto weights = scratch.path() / "src" / "model.safetensors";
+  write_random_file(weights, 12ULL * 1024 * 1024, 45);
+  make_repo(scratch.path() / "hub", "org/growing", {{"model.safetensors", weights}});
+  // Every connection gets 2 MB/s, so every added connection adds as much throughput.
+  auto hub = start_hub(scratch.path() / "hub", "", 2'000'000);
+  DaemonProcess daemon(scratch.path() / "daemon",
+                       {hub->endpoint(), {{"download", {{"connections_per_file", 4}, {"initial_connections", 1}}}}});
+  daemon.start();
+  auto connection = daemon.connect();
+
+  auto result = connection.request("pull", {{"name", "org/growing"}});
+  REQUIRE_MESSAGE(result, (result ? std::string() : result.error().message));
+  CHECK((*result)["files"][0]["sha256"] == sha256_of(weights));
+  const auto log = daemon.log();
+  CHECK(log.find("widening from 1 to 2 connections") != std::string::npos);
+  CHECK(log.find("widening from 2 to 4 connections") != std::string::npos);
+  CHECK(log.find("were no faster than") == std::string::npos);
+}
+
+TEST_CASE("doubling stops at a full link") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  const auto weights = scratch.path() / "src" / "model.safetensors";
+  write_random_file(weights, 16ULL * 1024 * 1024, 46);
+  make_repo(scratch.path() / "hub", "org/narrow", {{"model.safetensors", weights}});
+  // 2 MB/s per connection on a 4 MB/s link: the second connection pays off, the third does not.
+  auto hub = start_hub(scratch.path() / "hub", "", 2'000'000, 4'000'000);
+  DaemonProcess daemon(scratch.path() / "daemon",
+                       {hub->endpoint(), {{"download", {{"connections_per_file", 8}, {"initial_connections", 1}}}}});
+  daemon.start();
+  auto connection = daemon.connect();
+
+  auto result = connection.request("pull", {{"name", "org/narrow"}});
+  REQUIRE_MESSAGE(result, (result ? std::string() : result.error().message));
+  CHECK((*result)["files"][0]["sha256"] == sha256_of(weights));
+  const auto log = daemon.log();
+  CHECK(log.find("widening from 1 to 2 connections") != std::string::npos);
+  // A slow first window on two connections can let the doubling to four pass, but the doubling
+  // to eight never passes.
+  const bool kept_two = log.find("4 connections were no faster than 2") != std::string::npos;
+  const bool kept_four = log.find("8 connections were no faster than 4") != std::string::npos;
+  CHECK((kept_two || kept_four));
+  const bool tried_eight = log.find("to 8 connections") != std::string::npos;
+  CHECK((!tried_eight || kept_four));
 }

@@ -53,6 +53,8 @@ TEST_CASE("config: defaults") {
   CHECK(config->socket_mode == (::geteuid() == 0 ? 0660U : 0600U));
   CHECK(config->download.chunk_size == 32ULL * 1024 * 1024);
   CHECK(config->download.connections_per_file == 8);
+  CHECK(config->download.initial_connections == 4);
+  CHECK(config->download.max_connections_per_host == 16);
   CHECK(config->download.retry_attempts == 6);
   CHECK(config->shutdown_grace == 10s);
 }
@@ -72,8 +74,9 @@ TEST_CASE("config: file values") {
     "client_idle_timeout_s": 60,
     "frame_timeout_s": 7,
     "max_clients": 10,
-    "download": {"chunk_size": 1048576, "connections_per_file": 2, "max_connections": 5,
-                 "max_parallel_files": 3, "connect_timeout_s": 4, "stall_timeout_s": 9,
+    "download": {"chunk_size": 1048576, "connections_per_file": 2, "initial_connections": 1,
+                 "max_connections": 5, "max_connections_per_host": 4, "max_parallel_files": 3,
+                 "connect_timeout_s": 4, "stall_timeout_s": 9,
                  "file_deadline_s": 600, "retry_attempts": 2, "retry_base_delay_ms": 50,
                  "retry_max_delay_ms": 400}
   })");
@@ -94,7 +97,9 @@ TEST_CASE("config: file values") {
 
   CHECK(config->download.chunk_size == 1048576);
   CHECK(config->download.connections_per_file == 2);
+  CHECK(config->download.initial_connections == 1);
   CHECK(config->download.max_connections == 5);
+  CHECK(config->download.max_connections_per_host == 4);
   CHECK(config->download.max_parallel_files == 3);
   CHECK(config->download.connect_timeout == 4s);
   CHECK(config->download.stall_timeout == 9s);
@@ -169,9 +174,10 @@ TEST_CASE("config: bad socket_mode") {
 TEST_CASE("config: download limits enforced") {
   const CleanEnv env;
   const TempDir dir;
-  for (const char* json : {R"({"download": {"chunk_size": 65535}})", R"({"download": {"retry_attempts": 0}})",
-                           R"({"download": {"connections_per_file": 0}})",
-                           R"({"download": {"max_parallel_files": 0}})"}) {
+  for (const char* json :
+       {R"({"download": {"chunk_size": 65535}})", R"({"download": {"retry_attempts": 0}})",
+        R"({"download": {"connections_per_file": 0}})", R"({"download": {"initial_connections": 0}})",
+        R"({"download": {"max_connections_per_host": 0}})", R"({"download": {"max_parallel_files": 0}})"}) {
     CAPTURE(json);
     CHECK_FALSE(load_file(dir, json).has_value());
   }
