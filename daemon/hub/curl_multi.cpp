@@ -2,6 +2,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -59,10 +60,16 @@ CurlMulti::~CurlMulti() {
 }
 
 asio::awaitable<CURLcode> CurlMulti::perform(CURL* easy) {
+  // A coroutine that a curl callback started runs inside curl_multi_socket_action, where curl
+  // rejects curl_multi_add_handle with CURLM_RECURSIVE_API_CALL. Going through the executor's
+  // queue first lets that call return.
+  co_await asio::post(m_executor, asio::use_awaitable);
+
   auto transfer = std::make_shared<Transfer>(m_executor);
   m_transfers[easy] = transfer;
 
-  if (curl_multi_add_handle(m_multi.get(), easy) != CURLM_OK) {
+  if (const auto added = curl_multi_add_handle(m_multi.get(), easy); added != CURLM_OK) {
+    spdlog::error("curl_multi_add_handle failed: {}", curl_multi_strerror(added));
     m_transfers.erase(easy);
     co_return CURLE_FAILED_INIT;
   }

@@ -203,6 +203,9 @@ proto::Result<ServedCheckpoint> prepare_served_checkpoint(const ServeInputs& inp
                                                        {k_summary_key, summary_of(served).dump()},
                                                        {"timmd.source", inputs.weights_sha256}};
   const auto tmp = layout.tmp_dir() / temporary_name(key);
+  // NOTE: unlike a download, a derived blob gets no room check against max_cache_bytes and
+  // min_free_bytes first, because this runs on the worker pool and SpacePolicy on the I/O
+  // thread. A full disk still ends the open with `disk_full` and removes the temporary file.
   if (auto written = remap::write_remapped(tmp, *result, *checkpoint, *source, metadata); !written) {
     std::error_code ignored;
     std::filesystem::remove(tmp, ignored);

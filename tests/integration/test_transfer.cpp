@@ -173,6 +173,9 @@ TEST_CASE("connections double while throughput grows") {
   CHECK(log.find("widening from 1 to 2 connections") != std::string::npos);
   CHECK(log.find("widening from 2 to 4 connections") != std::string::npos);
   CHECK(log.find("were no faster than") == std::string::npos);
+  // The added connections must fetch at once, not fail and wait for a retry.
+  CHECK(log.find("retrying chunk") == std::string::npos);
+  CHECK(log.find("curl_multi_add_handle failed") == std::string::npos);
 }
 
 TEST_CASE("doubling stops at a full link") {
@@ -200,4 +203,5 @@ TEST_CASE("doubling stops at a full link") {
   CHECK((kept_two || kept_four));
   const bool tried_eight = log.find("to 8 connections") != std::string::npos;
   CHECK((!tried_eight || kept_four));
+  CHECK(log.find("retrying chunk") == std::string::npos);
 }
