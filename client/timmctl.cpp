@@ -196,10 +196,18 @@ int run_gc(const GlobalOptions& options, std::optional<std::uint64_t> max_size, 
             << "; kept by pins: " << result->value("kept_pinned", 0) << ", in use by clients: "
             << result->value("kept_leased", 0) << "\n";
   if (!result->value("target_met", true)) {
+    const auto pinned = result->value("kept_pinned", 0);
+    const auto open = result->value("kept_leased", 0);
     std::cerr << "timmctl: warning: the cache stays above the target of "
               << timmd::client::format_bytes(static_cast<double>(result->value("max_bytes", std::uint64_t{0})))
-              << " because the blobs left are pinned or open; unpin models (timmctl unpin NAME) or close the "
-                 "clients that use them, then run gc again\n";
+              << " because of " << pinned << " pinned and " << open << " open blobs.";
+    if (pinned > 0) {
+      std::cerr << " Unpin the models with 'timmctl unpin NAME'.";
+    }
+    if (open > 0) {
+      std::cerr << " Close the clients that opened models.";
+    }
+    std::cerr << " Then run gc again.\n";
   }
   return k_exit_ok;
 }

@@ -49,6 +49,9 @@ constexpr auto k_back_off_hold = std::chrono::seconds(5);
 constexpr auto k_probe_window = std::chrono::milliseconds(500);
 // A doubling of the connections is kept up only when the next window was this much faster.
 constexpr double k_min_gain = 1.25;
+// New connections ramp up (connect, TLS, TCP slow start), so the window after a change starts
+// this long after it.
+constexpr auto k_settle_time = std::chrono::milliseconds(250);
 
 enum class ChunkOutcome { ok, ranges_ignored, failed, superseded };
 
@@ -105,6 +108,7 @@ struct Download : std::enable_shared_from_this<Download> {
   bool backed_off = false;
   std::chrono::steady_clock::time_point last_back_off{};
   std::chrono::steady_clock::time_point window_start = std::chrono::steady_clock::now();
+  std::chrono::steady_clock::time_point settled_at{}; // bytes before this do not count
   std::uint64_t window_bytes = 0;
   double rate_before = 0; // bytes/s of the window before the last doubling
   int target_before = 0;  // the target before the last doubling
@@ -123,6 +127,11 @@ struct Download : std::enable_shared_from_this<Download> {
   // Ends the current probe window once it is k_probe_window long and lets it change the target.
   void probe() {
     const auto now = std::chrono::steady_clock::now();
+    if (now < settled_at) {
+      window_start = now;
+      window_bytes = 0;
+      return;
+    }
     const auto elapsed = now - window_start;
     if (elapsed < k_probe_window) {
       return;
@@ -132,13 +141,14 @@ struct Download : std::enable_shared_from_this<Download> {
     window_bytes = 0;
 
     // A window with idle or waiting connections, or one right after a back-off, cannot show
-    // what more connections would bring.
-    if (stopping || active < target || queue.empty() || now - last_back_off < k_back_off_hold) {
+    // what more connections would bring. Widening also needs chunks left to hand out.
+    if (stopping || active < target || now - last_back_off < k_back_off_hold) {
       return;
     }
     const int before = target;
+    const bool can_widen = target < max_workers && !queue.empty();
     if (backed_off) {
-      if (target >= max_workers) {
+      if (!can_widen) {
         return;
       }
       target = before + 1;
@@ -148,19 +158,23 @@ struct Download : std::enable_shared_from_this<Download> {
       // Workers above the target leave after their current chunk.
       doubling = false;
       target = target_before;
-      spdlog::info("{}/{}: {} connections were no faster than {} ({:.1f} against {:.1f} MB/s); keeping {}",
-                   request.repo, request.path, before, target, rate / 1e6, rate_before / 1e6, target);
+      spdlog::info("{}/{}: {} connections were not {:.0f}% faster than {} ({:.1f} against {:.1f} MB/s); keeping {}",
+                   request.repo, request.path, before, (k_min_gain - 1) * 100, target, rate / 1e6, rate_before / 1e6,
+                   target);
       return;
     } else if (target >= max_workers) {
       doubling = false; // the last doubling paid off and reached the limit
+      return;
+    } else if (!can_widen) {
       return;
     } else {
       rate_before = rate;
       target_before = before;
       target = std::min(max_workers, before * 2);
     }
-    spdlog::debug("{}/{}: widening from {} to {} connections at {:.1f} MB/s", request.repo, request.path, before,
-                  target, rate / 1e6);
+    spdlog::info("{}/{}: widening from {} to {} connections at {:.1f} MB/s", request.repo, request.path, before,
+                 target, rate / 1e6);
+    settled_at = now + k_settle_time;
     // This runs inside a curl write callback, so the new workers start from the executor's queue.
     // The posted step counts as running, so that download_file() waits for it.
     const auto extra = std::min<std::size_t>(static_cast<std::size_t>(target - active), queue.size());
@@ -652,6 +666,7 @@ asio::awaitable<proto::Result<void>> download_file(HubClient& hub, ConnectionLim
   d->max_workers = std::max(request.connections, 1);
   d->target = std::clamp(request.initial_connections, 1, d->max_workers);
   d->doubling = d->target < d->max_workers;
+  d->settled_at = std::chrono::steady_clock::now() + k_settle_time;
   const auto workers = std::min<std::size_t>(static_cast<std::size_t>(d->target), d->queue.size());
   for (std::size_t i = 0; i < workers; ++i) {
     spawn_worker(d);

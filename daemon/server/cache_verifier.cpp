@@ -243,6 +243,9 @@ asio::awaitable<proto::Result<void>> CacheVerifier::check_blobs(const Scope& sco
     progress->bytes_done = bytes_before;
     ++progress->blobs_done;
     ++report.blobs_checked;
+    if (state && state->exists && state->size == blob.size) {
+      report.bytes_hashed += blob.size; // read_blob_file hashes a file of the expected size, damaged or not
+    }
 
     VerifyProblem problem;
     problem.sha256 = blob.sha256;
@@ -264,7 +267,6 @@ asio::awaitable<proto::Result<void>> CacheVerifier::check_blobs(const Scope& sco
       problem.kind = "git_oid_mismatch";
       problem.detail = "the content's git object id is " + state->git_oid + " and the index row says " + blob.git_oid;
     } else {
-      report.bytes_hashed += blob.size;
       continue;
     }
 

@@ -148,9 +148,24 @@ proto::Result<void> apply_download(const json& object, const std::string& source
   if (d.chunk_size < 64 * 1024) {
     return config_error(source, "'download.chunk_size' must be at least 65536 bytes");
   }
-  if (d.connections_per_file < 1 || d.initial_connections < 1 || d.max_connections < 1 ||
-      d.max_connections_per_host < 1 || d.max_parallel_files < 1 || d.retry_attempts < 1) {
-    return config_error(source, "download connection, file and retry counts must be at least 1");
+  const std::pair<const char*, int> counts[] = {{"connections_per_file", d.connections_per_file},
+                                                {"initial_connections", d.initial_connections},
+                                                {"max_connections", d.max_connections},
+                                                {"max_connections_per_host", d.max_connections_per_host},
+                                                {"max_parallel_files", d.max_parallel_files},
+                                                {"retry_attempts", d.retry_attempts}};
+  for (const auto& [key, value] : counts) {
+    if (value < 1) {
+      return config_error(source, std::string("'download.") + key + "' must be at least 1, not " +
+                                      std::to_string(value));
+    }
+  }
+  // Only an explicit value is checked: the default of 4 simply caps at a smaller connections_per_file.
+  if (object.contains("initial_connections") && d.initial_connections > d.connections_per_file) {
+    return config_error(source, "'download.initial_connections' (" + std::to_string(d.initial_connections) +
+                                    ") must not exceed 'download.connections_per_file' (" +
+                                    std::to_string(d.connections_per_file) + "); raise connections_per_file or "
+                                    "lower initial_connections");
   }
   return {};
 }
@@ -162,9 +177,15 @@ proto::Result<void> apply_file(const std::filesystem::path& file, Config& config
   }
   std::stringstream text;
   text << in.rdbuf();
-  const auto root = json::parse(text.str(), nullptr, false);
-  if (root.is_discarded() || !root.is_object()) {
-    return config_error(file.string(), "the file is not a JSON object");
+  json root;
+  try {
+    root = json::parse(text.str());
+  } catch (const json::parse_error& error) {
+    // nlohmann's message names the line and column of the error.
+    return config_error(file.string(), std::string("invalid JSON: ") + error.what());
+  }
+  if (!root.is_object()) {
+    return config_error(file.string(), "the file must hold a JSON object, not " + std::string(root.type_name()));
   }
 
   const auto source = file.string();

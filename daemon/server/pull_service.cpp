@@ -456,9 +456,13 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
   }
   const std::shared_ptr<store::PartialDownload> shared_download = std::move(*partial);
   auto& download = *shared_download;
-  spdlog::info("downloading {}/{} at {} (blob {}, {} bytes, {} of {} chunks already complete) from {}", repo, file.path,
-               short_hash(commit), short_hash(file.etag), file.size,
+  const auto bytes_at_start = download.bytes_done();
+  spdlog::info("downloading {}/{} at {} (etag {}, {} bytes in chunks of {}, {} of {} chunks already complete, up to {} "
+               "connections starting with {}) from {}",
+               repo, file.path, short_hash(commit), short_hash(file.etag), file.size, download.plan().chunk_size,
                download.chunk_count() - download.missing_chunks().size(), download.chunk_count(),
+               m_config.download.connections_per_file,
+               std::min(m_config.download.initial_connections, m_config.download.connections_per_file),
                hub::redact_url(metadata->download_url));
 
   transfer->size = file.size;
@@ -489,8 +493,11 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
     co_return blob.error();
   }
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  spdlog::info("stored blob {} for {}/{} ({} bytes in {:.2f} s, {:.1f} MB/s)", blob->sha256, repo, file.path, file.size,
-               seconds, seconds > 0 ? static_cast<double>(file.size) / seconds / 1e6 : 0.0);
+  // The rate counts only what this run fetched, not the chunks a resumed partial already had.
+  const auto fetched_bytes = file.size - bytes_at_start;
+  spdlog::info("stored blob {} for {}/{} ({} bytes, {} fetched in {:.2f} s, {:.1f} MB/s)", blob->sha256, repo,
+               file.path, file.size, fetched_bytes, seconds,
+               seconds > 0 ? static_cast<double>(fetched_bytes) / seconds / 1e6 : 0.0);
   co_return *blob;
 }
 

@@ -193,12 +193,42 @@ TEST_CASE("config: count beyond int rejected") {
 TEST_CASE("config: malformed files rejected") {
   const CleanEnv env;
   const TempDir dir;
-  for (const char* json : {"{\"cache_dir\": ", "[]", "", "\"text\""}) {
+  for (const char* json : {"{\"cache_dir\": ", ""}) {
     CAPTURE(json);
     const auto config = load_file(dir, json);
     REQUIRE_FALSE(config.has_value());
-    CHECK(contains(config.error().message, "not a JSON object"));
+    CHECK(contains(config.error().message, "invalid JSON"));
   }
+  for (const char* json : {"[]", "\"text\""}) {
+    CAPTURE(json);
+    const auto config = load_file(dir, json);
+    REQUIRE_FALSE(config.has_value());
+    CHECK(contains(config.error().message, "must hold a JSON object"));
+  }
+}
+
+TEST_CASE("config: syntax error names its line") {
+  const CleanEnv env;
+  const TempDir dir;
+  const auto config = load_file(dir, "{\n  \"offline\": true,\n}\n");
+  REQUIRE_FALSE(config.has_value());
+  CHECK(contains(config.error().message, "line 3"));
+}
+
+TEST_CASE("config: bad count names its key") {
+  const CleanEnv env;
+  const TempDir dir;
+  const auto zero = load_file(dir, R"({"download": {"initial_connections": 0}})");
+  REQUIRE_FALSE(zero.has_value());
+  CHECK(contains(zero.error().message, "'download.initial_connections' must be at least 1, not 0"));
+
+  const auto above = load_file(dir, R"({"download": {"connections_per_file": 8, "initial_connections": 16}})");
+  REQUIRE_FALSE(above.has_value());
+  CHECK(contains(above.error().message, "must not exceed 'download.connections_per_file' (8)"));
+
+  // The default initial count only caps at a smaller connections_per_file.
+  const auto small = load_file(dir, R"({"download": {"connections_per_file": 1}})");
+  REQUIRE(small.has_value());
 }
 
 TEST_CASE("config: missing file rejected") {
