@@ -140,15 +140,15 @@ struct Download : std::enable_shared_from_this<Download> {
     window_start = now;
     window_bytes = 0;
 
-    // A window with idle or waiting connections, or one right after a back-off, cannot show
-    // what more connections would bring. Widening also needs chunks left to hand out.
-    if (stopping || active < target || now - last_back_off < k_back_off_hold) {
+    // A window with idle or waiting connections cannot show what more connections would bring:
+    // one whose connections were not all started, one after a back-off, and one at the end of
+    // the file, where the queue is empty and connections fall idle.
+    if (stopping || active < target || queue.empty() || now - last_back_off < k_back_off_hold) {
       return;
     }
     const int before = target;
-    const bool can_widen = target < max_workers && !queue.empty();
     if (backed_off) {
-      if (!can_widen) {
+      if (target >= max_workers) {
         return;
       }
       target = before + 1;
@@ -164,8 +164,6 @@ struct Download : std::enable_shared_from_this<Download> {
       return;
     } else if (target >= max_workers) {
       doubling = false; // the last doubling paid off and reached the limit
-      return;
-    } else if (!can_widen) {
       return;
     } else {
       rate_before = rate;

@@ -182,10 +182,11 @@ TEST_CASE("doubling stops at a full link") {
   ScratchDir scratch;
   INFO("scratch directory: " << scratch.path());
   const auto weights = scratch.path() / "src" / "model.safetensors";
-  write_random_file(weights, 16ULL * 1024 * 1024, 46);
+  // Large enough that chunks are left when the doubling to eight, if any, is judged.
+  write_random_file(weights, 32ULL * 1024 * 1024, 46);
   make_repo(scratch.path() / "hub", "org/narrow", {{"model.safetensors", weights}});
-  // 2 MB/s per connection on a 4 MB/s link: the second connection pays off, the third does not.
-  auto hub = start_hub(scratch.path() / "hub", "", 2'000'000, 4'000'000);
+  // 4 MB/s per connection on an 8 MB/s link: the second connection pays off, the third does not.
+  auto hub = start_hub(scratch.path() / "hub", "", 4'000'000, 8'000'000);
   DaemonProcess daemon(scratch.path() / "daemon",
                        {hub->endpoint(), {{"download", {{"connections_per_file", 8}, {"initial_connections", 1}}}}});
   daemon.start();
