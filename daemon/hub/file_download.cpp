@@ -451,13 +451,23 @@ asio::awaitable<std::optional<std::pair<std::size_t, bool>>> next_work(Download&
   co_return std::nullopt;
 }
 
-void complete_in_background(const std::shared_ptr<Download>& d, std::size_t chunk);
+// A chunk completion on the worker pool. `finished` covers a wait that starts after the end.
+struct Completion {
+  explicit Completion(asio::any_io_executor executor) : ended(std::move(executor)) {
+    ended.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::steady_timer ended; // cancelled when the completion ends
+  bool finished = false;
+};
+
+std::shared_ptr<Completion> complete_in_background(const std::shared_ptr<Download>& d, std::size_t chunk);
 
 asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
   struct Leave {
     Download& d;
     ~Leave() { --d.active; }
   } leave{*d};
+  std::shared_ptr<Completion> pending;
 
   while (true) {
     if (d->active > d->target) {
@@ -515,14 +525,21 @@ asio::awaitable<void> run_worker(std::shared_ptr<Download> d) {
       co_return;
     }
 
-    complete_in_background(d, chunk);
+    // A connection fetches its next chunk while the last one completes, but it never has two
+    // completions pending. So a crash costs at most two chunks per connection: the one in
+    // flight and the one whose fdatasync had not returned.
+    if (pending && !pending->finished) {
+      co_await pending->ended.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    pending = complete_in_background(d, chunk);
   }
 }
 
 // Makes the chunk durable and records it (fdatasync and an index write) on the worker pool
 // while this connection already fetches the next chunk. The download counts it as running, so
 // download_file() returns only after every completion.
-void complete_in_background(const std::shared_ptr<Download>& d, std::size_t chunk) {
+std::shared_ptr<Completion> complete_in_background(const std::shared_ptr<Download>& d, std::size_t chunk) {
+  auto completion = std::make_shared<Completion>(d->all_done.get_executor());
   ++d->running;
   auto task = [d, chunk]() -> asio::awaitable<void> {
     auto complete = [d, chunk] { return d->sink.complete_chunk(chunk); };
@@ -531,14 +548,17 @@ void complete_in_background(const std::shared_ptr<Download>& d, std::size_t chun
       d->fail(completed.error());
     }
   };
-  asio::co_spawn(d->all_done.get_executor(), std::move(task), [d](std::exception_ptr e) {
+  asio::co_spawn(d->all_done.get_executor(), std::move(task), [d, completion](std::exception_ptr e) {
     if (e) {
       d->fail(proto::make_error(Errc::internal, "completing a chunk failed with an exception"));
     }
+    completion->finished = true;
+    completion->ended.cancel();
     if (--d->running == 0) {
       d->all_done.cancel();
     }
   });
+  return completion;
 }
 
 void spawn_worker(const std::shared_ptr<Download>& d) {

@@ -443,8 +443,8 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
     co_return room.error();
   }
 
-  const store::DownloadPlan plan{file.etag, file.size, chunk_size_for(file.size, m_config.download),
-                                 m_config.debug_skip_verify};
+  const auto chunk_size = chunk_size_for(file.size, m_config.download);
+  const store::DownloadPlan plan{file.etag, file.size, chunk_size, m_config.debug_skip_verify};
   auto open_partial = [this, plan] { return store::PartialDownload::open(m_index, m_layout, plan); };
   auto partial = co_await util::offload(m_blocking, std::move(open_partial));
   if (!partial) {
@@ -457,13 +457,18 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
   const std::shared_ptr<store::PartialDownload> shared_download = std::move(*partial);
   auto& download = *shared_download;
   const auto bytes_at_start = download.bytes_done();
-  spdlog::info("downloading {}/{} at {} (etag {}, {} bytes in chunks of {}, {} of {} chunks already complete, up to {} "
+  // The per-host and global limits cap a file's connections too; the log and the probing use
+  // the count the file can really reach.
+  const auto& limits = m_config.download;
+  const int connections =
+      std::min({limits.connections_per_file, limits.max_connections_per_host, limits.max_connections});
+  const int initial_connections = std::min(limits.initial_connections, connections);
+  spdlog::info("downloading {}/{} at {} (etag {}, {} bytes in chunks of {}{}, {} of {} chunks already complete, up to {} "
                "connections starting with {}) from {}",
                repo, file.path, short_hash(commit), short_hash(file.etag), file.size, download.plan().chunk_size,
-               download.chunk_count() - download.missing_chunks().size(), download.chunk_count(),
-               m_config.download.connections_per_file,
-               std::min(m_config.download.initial_connections, m_config.download.connections_per_file),
-               hub::redact_url(metadata->download_url));
+               download.plan().chunk_size != chunk_size ? " as recorded by the partial download" : "",
+               download.chunk_count() - download.missing_chunks().size(), download.chunk_count(), connections,
+               initial_connections, hub::redact_url(metadata->download_url));
 
   transfer->size = file.size;
   transfer->state = "downloading";
@@ -473,8 +478,8 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
                                        commit,
                                        file.path,
                                        metadata->download_url,
-                                       m_config.download.connections_per_file,
-                                       m_config.download.initial_connections,
+                                       connections,
+                                       initial_connections,
                                        m_config.download.file_deadline};
   hub::ProgressCallback on_progress = [transfer](std::uint64_t done) { transfer->done = done; };
   auto fetched = co_await hub::download_file(m_hub, m_limits, m_blocking, sink, fetch, std::move(on_progress));
