@@ -140,9 +140,9 @@ struct Download : std::enable_shared_from_this<Download> {
     window_start = now;
     window_bytes = 0;
 
-    // A window with idle or waiting connections cannot show what more connections would bring:
-    // one whose connections were not all started, one after a back-off, and one at the end of
-    // the file, where the queue is empty and connections fall idle.
+    // A window with idle or waiting connections cannot show what more connections would bring.
+    // That is a window whose connections were not all started, one after a back-off, and one
+    // at the end of the file, where the queue is empty and connections fall idle.
     if (stopping || active < target || queue.empty() || now - last_back_off < k_back_off_hold) {
       return;
     }
