@@ -7,7 +7,6 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -95,7 +94,7 @@ struct Download : std::enable_shared_from_this<Download> {
   // Throughput of the primaries that finished, for spotting slow ones.
   std::uint64_t finished_bytes = 0;
   double finished_seconds = 0;
-  int running = 0; // workers, chunk completions and posted widenings not yet ended, for all_done
+  int running = 0; // workers and chunk completions not yet ended, for all_done
   // Connection count: `active` workers take chunks, at most `target`. The target doubles after
   // each probe window, up to `max_workers`, as long as every doubling made the next window
   // k_min_gain faster. The first doubling without that gain is undone and ends the probing.
@@ -173,18 +172,12 @@ struct Download : std::enable_shared_from_this<Download> {
     spdlog::info("{}/{}: widening from {} to {} connections at {:.1f} MB/s", request.repo, request.path, before,
                  target, rate / 1e6);
     settled_at = now + k_settle_time;
-    // This runs inside a curl write callback, so the new workers start from the executor's queue.
-    // The posted step counts as running, so that download_file() waits for it.
+    // This runs inside a curl write callback. That is safe because CurlMulti::perform() adds
+    // the new workers' handles only after a trip through the executor's queue.
     const auto extra = std::min<std::size_t>(static_cast<std::size_t>(target - active), queue.size());
-    ++running;
-    asio::post(all_done.get_executor(), [self = shared_from_this(), extra] {
-      for (std::size_t i = 0; i < extra && !self->stopping && !self->queue.empty(); ++i) {
-        spawn_worker(self);
-      }
-      if (--self->running == 0) {
-        self->all_done.cancel();
-      }
-    });
+    for (std::size_t i = 0; i < extra; ++i) {
+      spawn_worker(shared_from_this());
+    }
   }
 
   // Reports the bytes of `chunk` that the union of its requests now covers.

@@ -1,7 +1,7 @@
 // Fetches one file into a DownloadSink: its missing chunks as parallel ranged GETs, each
 // retried from the last byte received, with a fallback to one full stream when the server
-// ignores Range. The number of connections adapts: it starts at initial_connections and doubles
-// while each doubling raises the throughput, up to `connections`; a 429 or 503 halves it.
+// ignores Range. The number of connections adapts. It starts at initial_connections and doubles
+// while each doubling raises the throughput, up to `connections`, and a 429 or 503 halves it.
 //
 // Thread safety: run on the CurlMulti's executor thread.
 #pragma once
@@ -26,7 +26,7 @@ struct FileDownloadRequest {
   std::string commit;
   std::string path;
   std::string url;                  // the download URL from file_metadata()
-  int connections = 8;              // the most parallel ranges for this file
+  int connections = 8;              // maximum parallel ranges for this file
   int initial_connections = 4;      // ranges at the start; at most `connections`
   std::chrono::seconds deadline{0}; // whole file; 0: none
 };

@@ -19,7 +19,7 @@ struct DownloadConfig {
   // The largest chunk: the unit of resume and of one ranged GET. Smaller files get smaller
   // chunks (see chunk_size_for()), so that every connection has several to fetch.
   std::uint64_t chunk_size = 32ULL * 1024 * 1024;
-  int connections_per_file = 8; // the most; a file starts with initial_connections
+  int connections_per_file = 8; // maximum; a file starts with initial_connections
   int initial_connections = 4;  // doubled while each doubling raises the throughput
   int max_connections = 32;     // across every download
   int max_connections_per_host = 16;

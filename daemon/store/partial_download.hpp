@@ -41,7 +41,7 @@ class PartialDownload {
 public:
   // Opens the partial of plan.key or creates it. A recorded state is resumed when the recorded
   // size matches the plan and the file is still there with that size. It keeps its recorded
-  // chunk size, whatever plan.chunk_size asks for. Otherwise the partial starts over.
+  // chunk size, whatever plan.chunk_size requests. Otherwise the partial starts over.
   // Errors: `disk_full` when preallocation fails with ENOSPC (naming the size), `invalid_request`
   // for a key that is not 40 or 64 lowercase hex digits or a zero chunk size, `internal` for
   // other I/O or index failures.
