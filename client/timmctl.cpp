@@ -197,15 +197,15 @@ int run_gc(const GlobalOptions& options, std::optional<std::uint64_t> max_size, 
             << result->value("kept_leased", 0) << "\n";
   if (!result->value("target_met", true)) {
     const auto pinned = result->value("kept_pinned", 0);
-    const auto open = result->value("kept_leased", 0);
+    const auto in_use = result->value("kept_leased", 0);
     std::cerr << "timmctl: warning: the cache stays above the target of "
               << timmd::client::format_bytes(static_cast<double>(result->value("max_bytes", std::uint64_t{0})))
-              << " because of " << pinned << " pinned and " << open << " open blobs.";
+              << " because of " << pinned << " pinned and " << in_use << " in-use blobs.";
     if (pinned > 0) {
       std::cerr << " Unpin the models with 'timmctl unpin NAME'.";
     }
-    if (open > 0) {
-      std::cerr << " Close the clients that opened models.";
+    if (in_use > 0) {
+      std::cerr << " Close the clients that opened models, or wait for the running pulls.";
     }
     std::cerr << " Then run gc again.\n";
   }

@@ -64,21 +64,25 @@ std::optional<nlohmann::json> read_cached_pretrained_cfg(store::Index& index, co
   if (!blob || !store::is_sha256_hex(*blob)) {
     return std::nullopt;
   }
+  return read_pretrained_cfg_blob(layout, *blob, repo, commit);
+}
 
-  const auto text = read_bounded(layout, *blob, repo, commit);
+std::optional<nlohmann::json> read_pretrained_cfg_blob(const store::CacheLayout& layout, const std::string& blob,
+                                                       std::string_view repo, std::string_view commit) {
+  const auto text = read_bounded(layout, blob, repo, commit);
   if (!text) {
     return std::nullopt;
   }
   auto config = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
   if (config.is_discarded() || !config.is_object()) {
     spdlog::warn("config.json of {} at {} (blob {}) is not a JSON object; using the registry's pretrained_cfg", repo,
-                 commit, *blob);
+                 commit, blob);
     return std::nullopt;
   }
   if (!config.contains("pretrained_cfg") || !config["pretrained_cfg"].is_object()) {
     spdlog::warn("config.json of {} at {} (blob {}) has no 'pretrained_cfg' object; using the registry's "
                  "pretrained_cfg",
-                 repo, commit, *blob);
+                 repo, commit, blob);
     return std::nullopt;
   }
   return std::move(config["pretrained_cfg"]);

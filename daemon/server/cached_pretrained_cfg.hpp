@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 
 namespace timmd::server {
@@ -26,5 +27,10 @@ inline constexpr std::uint64_t k_max_config_json_size = 1024 * 1024;
 // Blocking: reads the index and up to k_max_config_json_size bytes; run it on the worker pool.
 std::optional<nlohmann::json> read_cached_pretrained_cfg(store::Index& index, const store::CacheLayout& layout,
                                                          std::string_view repo, std::string_view commit);
+
+// The same for a config.json blob the caller already knows (and holds); repo and commit only
+// name it in warnings. Blocking: reads up to k_max_config_json_size bytes.
+std::optional<nlohmann::json> read_pretrained_cfg_blob(const store::CacheLayout& layout, const std::string& blob,
+                                                       std::string_view repo, std::string_view commit);
 
 } // namespace timmd::server

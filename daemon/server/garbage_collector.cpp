@@ -51,7 +51,7 @@ proto::Result<GcReport> collect_garbage(const GcRequest& request, store::Index& 
       ++report.kept_pinned;
       continue;
     }
-    if (leases.is_leased(blob.blob.sha256)) {
+    if (leases.is_leased(blob.blob.sha256, blob.blob.git_oid)) {
       ++report.kept_leased;
       continue;
     }
@@ -77,7 +77,7 @@ proto::Result<GcReport> collect_garbage(const GcRequest& request, store::Index& 
   }
   report.bytes_after = total;
   if (request.max_bytes && total > *request.max_bytes) {
-    spdlog::warn("gc: the cache stays at {} bytes, above the target of {}: {} pinned and {} open blobs were kept",
+    spdlog::warn("gc: the cache stays at {} bytes, above the target of {}: {} pinned and {} in-use blobs were kept",
                  total, *request.max_bytes, report.kept_pinned, report.kept_leased);
   }
   return report;

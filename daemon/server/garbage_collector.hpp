@@ -42,7 +42,7 @@ struct GcReport {
   std::uint64_t bytes_before = 0;
   std::uint64_t bytes_after = 0;
   std::size_t kept_pinned = 0; // blobs the target wanted gone but a pin kept
-  std::size_t kept_leased = 0; // the same for client leases
+  std::size_t kept_leased = 0; // the same for leases (open in a client, or in use by a pull)
   std::size_t kept_requested = 0; // the same for GcRequest::keep
   std::optional<std::uint64_t> max_bytes; // the request's target, if it had one
 

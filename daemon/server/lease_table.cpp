@@ -33,10 +33,10 @@ void Lease::release() {
 
 LeaseTable::LeaseTable() : m_self(std::make_shared<LeaseTable*>(this)) {}
 
-Lease LeaseTable::acquire(const std::string& sha256) {
-  ++m_counts[sha256];
+Lease LeaseTable::acquire(const std::string& name) {
+  ++m_counts[name];
   ++m_total;
-  return Lease(m_self, sha256);
+  return Lease(m_self, name);
 }
 
 void LeaseTable::release(const std::string& sha256) {

@@ -1,5 +1,7 @@
-// Leases on blobs that clients hold open. A blob with a lease is never removed: garbage
-// collection and `remove` ask is_leased() first (DESIGN.md invariant 4).
+// Leases on blobs that clients hold open or that a running pull is about to hand out. A blob with
+// a lease is never removed: garbage collection and `remove` ask is_leased() first (DESIGN.md
+// invariant 4). A lease names a blob by its SHA-256 or, before a pull knows the SHA-256 of a
+// small git-stored file, by its git object id.
 //
 // Thread safety: use on the I/O thread only.
 #pragma once
@@ -41,8 +43,12 @@ public:
   LeaseTable(const LeaseTable&) = delete;
   LeaseTable& operator=(const LeaseTable&) = delete;
 
-  Lease acquire(const std::string& sha256);
+  Lease acquire(const std::string& name);
   bool is_leased(const std::string& sha256) const { return m_counts.contains(sha256); }
+  // True when a lease names the blob by either of its names; git_oid may be empty.
+  bool is_leased(const std::string& sha256, const std::string& git_oid) const {
+    return is_leased(sha256) || (!git_oid.empty() && is_leased(git_oid));
+  }
   // Leases held, counting each client's hold on each blob once.
   std::size_t count() const noexcept { return m_total; }
 

@@ -22,8 +22,14 @@ using proto::Errc;
 // Prepared results kept in memory; each is a tensor table of a few hundred entries.
 constexpr std::size_t k_max_answered = 256;
 constexpr auto k_touch_interval = std::chrono::seconds(60);
-// Attempts of an open whose blobs gc keeps evicting between its pull and its read.
+// Attempts of an open whose derived blob gc keeps evicting between its preparation and its read.
 constexpr int k_open_attempts = 3;
+
+// The pulled files without the pull's leases, for results kept in memory: a remembered result
+// must not keep gc away from its blobs.
+PullResult without_leases(const PullResult& pull) {
+  return PullResult{pull.repo, pull.revision, pull.commit, pull.revision_from_cache, pull.files, {}};
+}
 
 } // namespace
 
@@ -51,8 +57,8 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request
     }
   }
 
-  // A gc, remove or verify may evict a blob between the pull that found it cached and its
-  // read. The next attempt's pull fetches it again.
+  // A gc may evict a derived blob between its preparation and its read. The next attempt
+  // prepares it again.
   for (int attempt = 1;; ++attempt) {
     OpenRequest attempt_request = request;
     auto answer = co_await open_cold(std::move(attempt_request), progress, warm_key);
@@ -64,7 +70,7 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open(OpenRequest request
       answer.error().message += " (a blob was evicted during each of " + std::to_string(attempt) + " attempts)";
       co_return answer;
     }
-    spdlog::warn("a blob of {}@{} was evicted during the open; pulling it again", request.pull.repo,
+    spdlog::warn("the served blob of {}@{} was evicted during the open; preparing it again", request.pull.repo,
                  request.pull.revision);
     progress->files.clear();
   }
@@ -77,17 +83,6 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open_cold(OpenRequest re
   if (!pulled) {
     co_return pulled.error();
   }
-  std::vector<std::string> pulled_blobs;
-  for (const auto& file : pulled->files) {
-    pulled_blobs.push_back(file.blob_path);
-  }
-  const auto after_pull = [&pulled_blobs](proto::Error error) {
-    std::error_code ec;
-    if (std::ranges::any_of(pulled_blobs, [&ec](const std::string& path) { return !std::filesystem::exists(path, ec); })) {
-      error.details["evicted"] = true;
-    }
-    return error;
-  };
 
   ServeInputs inputs;
   for (const auto& file : pulled->files) {
@@ -109,6 +104,7 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open_cold(OpenRequest re
   inputs.filter = std::move(request.filter);
   inputs.rules = m_rules;
   const auto key = derived_key(inputs);
+  const auto config_sha256 = inputs.config_sha256;
 
   OpenAnswer answer;
   answer.pull = std::move(*pulled);
@@ -124,23 +120,27 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open_cold(OpenRequest re
   if (!answer.served) {
     auto prepared = co_await prepare(std::move(inputs), key);
     if (!prepared) {
-      co_return after_pull(prepared.error());
+      co_return prepared.error();
     }
     answer.served = *prepared;
     remember(key, answer.served);
   }
 
   touch(answer.served->sha256);
-  auto read_cfg = [this, repo = answer.pull.repo, commit = answer.pull.commit] {
-    return read_cached_pretrained_cfg(m_index, m_layout, repo, commit);
-  };
-  answer.pretrained_cfg = co_await util::offload(m_blocking, std::move(read_cfg));
+  // The pulled config.json, leased, rather than the index's snapshot, which a `remove` may
+  // have dropped since the pull.
+  if (!config_sha256.empty()) {
+    auto read_cfg = [this, config_sha256, repo = answer.pull.repo, commit = answer.pull.commit] {
+      return read_pretrained_cfg_blob(m_layout, config_sha256, repo, commit);
+    };
+    answer.pretrained_cfg = co_await util::offload(m_blocking, std::move(read_cfg));
+  }
   answer.fd = store::open_file(answer.served->path, O_RDONLY);
   if (!answer.fd) {
     const int error = errno;
-    auto failed = after_pull(store::errno_error("open", answer.served->path, error));
-    if (error == ENOENT) {
-      failed.details["evicted"] = true; // the served blob itself, e.g. a derived one
+    auto failed = store::errno_error("open", answer.served->path, error);
+    if (error == ENOENT && answer.served->derived) {
+      failed.details["evicted"] = true;
     }
     co_return failed;
   }
@@ -148,7 +148,7 @@ asio::awaitable<proto::Result<OpenAnswer>> OpenService::open_cold(OpenRequest re
     if (m_warm.size() >= k_max_answered) {
       m_warm.clear();
     }
-    m_warm[warm_key] = WarmEntry{answer.pull, answer.served, answer.pretrained_cfg,
+    m_warm[warm_key] = WarmEntry{without_leases(answer.pull), answer.served, answer.pretrained_cfg,
                                  std::chrono::steady_clock::now() + request.pull.ref_max_age};
   }
   co_return answer;
@@ -167,7 +167,7 @@ std::optional<OpenAnswer> OpenService::warm_answer(const std::string& key) {
   const auto& entry = found->second;
   touch(entry.served->sha256);
   OpenAnswer answer;
-  answer.pull = entry.pull;
+  answer.pull = without_leases(entry.pull);
   answer.served = entry.served;
   answer.memory_hit = true;
   answer.pretrained_cfg = entry.pretrained_cfg;

@@ -59,9 +59,10 @@ public:
 private:
   using Prepared = proto::Result<std::shared_ptr<const ServedCheckpoint>>;
 
-  // Pulls, prepares and opens the served blob, without the warm answer. An error after the
-  // pull while one of the pulled blobs is missing (evicted by gc, remove or verify in the
-  // meantime) sets `evicted` in its details, so that open() tries once more.
+  // Pulls, prepares and opens the served blob, without the warm answer. The pull's leases keep
+  // its blobs until the descriptor is open; a derived blob has no lease while it is prepared,
+  // so when gc evicts it before the open, the error sets `evicted` in its details and open()
+  // tries once more.
   boost::asio::awaitable<proto::Result<OpenAnswer>> open_cold(OpenRequest request,
                                                               std::shared_ptr<PullProgress> progress,
                                                               std::string warm_key);

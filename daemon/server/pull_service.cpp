@@ -53,6 +53,7 @@ struct FileJobs {
   std::string commit;
   std::vector<store::FileRecord> files;
   std::vector<std::optional<proto::Result<PulledFile>>> results;
+  std::vector<Lease> leases;
   std::size_t next = 0;
   int running = 0;
   asio::steady_timer done;
@@ -62,9 +63,9 @@ struct FileJobs {
 
 PullService::PullService(asio::any_io_executor io, asio::any_io_executor blocking, const Config& config,
                          store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
-                         hub::HubClient& hub, const LeaseTable& leases)
+                         hub::HubClient& hub, LeaseTable& leases)
     : m_io(io), m_blocking(std::move(blocking)), m_config(config), m_index(index), m_layout(layout), m_blobs(blobs),
-      m_hub(hub), m_space(config, index, layout, blobs, leases),
+      m_hub(hub), m_leases(leases), m_space(config, index, layout, blobs, leases),
       m_limits(io, config.download.max_connections, config.download.max_connections_per_host), m_snapshots(io),
       m_downloads(io) {}
 
@@ -72,11 +73,26 @@ void PullService::abort_transfers() {
   m_hub.multi().abort_all();
 }
 
+std::vector<std::uint32_t> PullService::pulls_of(const std::string& repo) const {
+  std::vector<std::uint32_t> pids;
+  const auto [first, last] = m_pulling.equal_range(repo);
+  for (auto it = first; it != last; ++it) {
+    pids.push_back(it->second);
+  }
+  return pids;
+}
+
 asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request,
                                                              std::shared_ptr<PullProgress> progress) {
   if (request.revision.empty()) {
     request.revision = "main";
   }
+  struct Pulling {
+    std::multimap<std::string, std::uint32_t>& pulling;
+    std::multimap<std::string, std::uint32_t>::iterator entry;
+    ~Pulling() { pulling.erase(entry); }
+  } pulling{m_pulling, m_pulling.emplace(request.repo, request.client_pid)};
+
   auto snap = co_await snapshot(request);
   if (!snap) {
     co_return snap.error();
@@ -132,7 +148,7 @@ asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request
           while (jobs->next < jobs->files.size()) {
             const auto index = jobs->next++;
             jobs->results[index] =
-                co_await ensure_file(jobs->request, jobs->commit, jobs->files[index], progress->files[index]);
+                co_await ensure_file(jobs->request, jobs->commit, jobs->files[index], progress->files[index], jobs->leases);
           }
         },
         [jobs](std::exception_ptr error) {
@@ -152,7 +168,7 @@ asio::awaitable<proto::Result<PullResult>> PullService::pull(PullRequest request
     }
   }
 
-  PullResult result{request.repo, request.revision, snap->commit, snap->from_cache, {}};
+  PullResult result{request.repo, request.revision, snap->commit, snap->from_cache, {}, std::move(jobs->leases)};
   for (auto& file : jobs->results) {
     if (!file || !*file) {
       co_return file ? file->error() : proto::make_error(Errc::internal, "a file of the pull was not processed");
@@ -348,7 +364,11 @@ proto::Result<void> PullService::make_room(const std::string& repo, const std::s
 
 asio::awaitable<proto::Result<PulledFile>> PullService::ensure_file(const PullRequest& request,
                                                                     const std::string& commit, store::FileRecord file,
-                                                                    FileStatus& status) {
+                                                                    FileStatus& status, std::vector<Lease>& leases) {
+  // The etag names the blob before its SHA-256 is known: it is the SHA-256 of an LFS file and
+  // the git object id of any other, and gc and `remove` honour a lease by either name. Taking
+  // it before the look-up, on this thread, leaves them no moment to take the blob.
+  leases.push_back(m_leases.acquire(file.etag));
   auto cached = cached_blob(file);
   if (!cached) {
     co_return cached.error();
@@ -386,6 +406,9 @@ asio::awaitable<proto::Result<PulledFile>> PullService::ensure_file(const PullRe
       co_return fetched.error();
     }
     blob = *fetched;
+  }
+  if (blob.sha256 != file.etag) {
+    leases.push_back(m_leases.acquire(blob.sha256));
   }
 
   auto link = [this, &request, &commit, &file, &blob]() -> proto::Result<void> {

@@ -81,6 +81,9 @@ struct PullResult {
   std::string commit;
   bool revision_from_cache = false; // offline: the commit recorded for the revision earlier
   std::vector<PulledFile> files;
+  // Keep gc and `remove` off the pulled blobs until the caller has read them; destroying the
+  // result releases them.
+  std::vector<Lease> leases;
 };
 
 class PullService {
@@ -97,7 +100,7 @@ public:
   // REQUIRES: every reference outlives the service.
   PullService(boost::asio::any_io_executor io, boost::asio::any_io_executor blocking, const Config& config,
               store::Index& index, const store::CacheLayout& layout, const store::BlobStore& blobs,
-              hub::HubClient& hub, const LeaseTable& leases);
+              hub::HubClient& hub, LeaseTable& leases);
 
   boost::asio::awaitable<proto::Result<PullResult>> pull(PullRequest request, std::shared_ptr<PullProgress> progress);
 
@@ -109,6 +112,8 @@ public:
   boost::asio::awaitable<proto::Result<Snapshot>> resolve_remote(std::string repo, std::string revision);
 
   std::size_t active_downloads() const noexcept { return m_downloads.size(); }
+  // The client pids of the pulls of `repo` running now; `remove` refuses to run during them.
+  std::vector<std::uint32_t> pulls_of(const std::string& repo) const;
 
   // Aborts every HTTP transfer (shutdown); waiting pulls end with an error.
   void abort_transfers();
@@ -118,8 +123,11 @@ private:
   boost::asio::awaitable<proto::Result<Snapshot>> fetch_snapshot(PullRequest request);
   // The recorded snapshot of a revision fetched within request.ref_max_age; nullopt otherwise.
   proto::Result<std::optional<Snapshot>> recent_snapshot(const PullRequest& request);
+  // Leases the file's blob into `leases` before it looks for it, so that no gc or `remove`
+  // takes the blob between the look-up or download and the caller's read.
   boost::asio::awaitable<proto::Result<PulledFile>> ensure_file(const PullRequest& request, const std::string& commit,
-                                                                store::FileRecord file, FileStatus& status);
+                                                                store::FileRecord file, FileStatus& status,
+                                                                std::vector<Lease>& leases);
   boost::asio::awaitable<proto::Result<store::BlobRecord>> download_blob(std::string repo, std::string commit,
                                                                          store::FileRecord file);
   proto::Result<std::optional<store::BlobRecord>> cached_blob(const store::FileRecord& file);
@@ -133,11 +141,13 @@ private:
   const store::CacheLayout& m_layout;
   const store::BlobStore& m_blobs;
   hub::HubClient& m_hub;
+  LeaseTable& m_leases;
   SpacePolicy m_space;
   hub::ConnectionLimits m_limits;
   SingleFlight<proto::Result<Snapshot>> m_snapshots;
   SingleFlight<proto::Result<store::BlobRecord>> m_downloads;
   std::map<std::string, std::shared_ptr<TransferProgress>> m_transfers; // by etag
+  std::multimap<std::string, std::uint32_t> m_pulling;                   // repo -> client pid
 };
 
 } // namespace timmd::server

@@ -170,7 +170,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
     const RemovedBlob blob{sha256, (*row)->size, is_derived};
     if ((*row)->pin_count > 0) {
       report.kept_pinned.push_back(blob);
-    } else if (leases.is_leased(sha256)) {
+    } else if (leases.is_leased(sha256, (*row)->git_oid)) {
       report.kept_leased.push_back(blob);
     } else {
       doomed.push_back(blob);
@@ -204,7 +204,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
     report.removed.push_back(blob);
   }
   for (const auto& blob : report.kept_leased) {
-    spdlog::info("remove: kept blob {} of {} because a client holds it open; gc removes it once released",
+    spdlog::info("remove: kept blob {} of {} because a client has it open or a pull is using it; gc removes it once released",
                  blob.sha256, request.repo);
   }
   return report;

@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 namespace asio = boost::asio;
@@ -205,6 +206,15 @@ proto::Result<json> Session::handle_remove(const json& request) {
   auto dry_run = optional_flag(request, "dry_run");
   if (!dry_run) {
     return dry_run.error();
+  }
+
+  // A running pull of the repository records files and links blobs while the removal deletes
+  // them, so the removal is refused until the pull ends.
+  if (const auto pids = m_context.pulls.pulls_of(named->repo); !pids.empty() && !*dry_run) {
+    return proto::make_error(Errc::busy,
+                             "'" + named->repo + "' is being pulled or opened (client pid " +
+                                 fmt::format("{}", fmt::join(pids, ", ")) + "); run the remove again once that ends",
+                             {{"repo", named->repo}, {"pids", pids}});
   }
 
   // NOTE: like gc, removal runs on the I/O thread so that no open can lease a blob being

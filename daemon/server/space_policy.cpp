@@ -129,7 +129,7 @@ proto::Result<void> SpacePolicy::make_room(const SpaceRequest& request) {
     const auto kept = planned->kept_pinned + planned->kept_leased + planned->kept_requested;
     return space_error("not enough room: " + describe(*before, request, m_config, m_layout.root()) +
                            "; evicting every blob that may go would free only " + std::to_string(evictable) +
-                           " bytes (" + std::to_string(kept) + " are pinned, open or part of this pull), so none " +
+                           " bytes (" + std::to_string(kept) + " blobs are pinned, in use or part of this pull), so none " +
                            "was evicted; " + fix(*before),
                        *before, request, m_config);
   }
@@ -153,7 +153,7 @@ proto::Result<void> SpacePolicy::make_room(const SpaceRequest& request) {
   const auto kept = report->kept_pinned + report->kept_leased + report->kept_requested;
   return space_error("not enough room: " + describe(*after, request, m_config, m_layout.root()) + ", after gc freed " +
                          std::to_string(report->bytes_before - report->bytes_after) + " bytes and kept " +
-                         std::to_string(kept) + " blobs that are pinned, open or part of this pull; " + fix(*after),
+                         std::to_string(kept) + " blobs that are pinned, in use or part of this pull; " + fix(*after),
                      *after, request, m_config);
 }
 

@@ -80,7 +80,7 @@ TEST_CASE("gc keeps leased and pinned blobs, evicts derived blobs first, and the
   auto kept = call(admin, "gc", {{"max_bytes", 0}});
   CHECK(kept["kept_pinned"] == 2);
   CHECK(kept["target_met"] == false);
-  CHECK(daemon.log().find("above the target of 0: 2 pinned and 0 open blobs were kept") != std::string::npos);
+  CHECK(daemon.log().find("above the target of 0: 2 pinned and 0 in-use blobs were kept") != std::string::npos);
   CHECK(kept["evicted"].size() == 1); // the derived blob, not pinned and no longer leased
   CHECK(cached_blobs(daemon.cache_dir()).size() == 2);
 

@@ -1,10 +1,17 @@
 // `remove` through the daemon: shared blobs stay, other revisions stay, leased blobs stay until
-// released, derived blobs go with their source, and --dry-run changes nothing.
+// released, derived blobs go with their source, --dry-run changes nothing, and a running pull
+// holds its blobs and its repository.
 #include "tests/integration/verify_support.hpp"
 
 #include "client/timmd_client.hpp"
 
 #include <doctest/doctest.h>
+
+#include <fstream>
+#include <optional>
+#include <thread>
+
+#include <unistd.h>
 
 using namespace timmd::testing;
 using nlohmann::json;
@@ -120,4 +127,67 @@ TEST_CASE("remove keeps a leased blob and takes derived blobs") {
   const auto collected = setup.call("gc");
   CHECK(sha256s(collected["evicted"]) == std::vector{weights});
   CHECK(cached_blobs(setup.daemon->cache_dir()).empty());
+}
+
+TEST_CASE("a running pull keeps its blobs from gc and refuses remove of its repository") {
+  ScratchDir scratch;
+  INFO("scratch directory: " << scratch.path());
+  // org/small and org/slow share config.json; org/slow's weights come slowly, so its pull is
+  // still running, holding the shared blob, while gc and remove run.
+  const auto root = scratch.path() / "hub";
+  const auto config = scratch.path() / "config.json";
+  const auto weights = scratch.path() / "pytorch_model.bin";
+  {
+    std::ofstream(config) << R"({"architecture": "resnet18"})";
+  }
+  write_random_file(weights, 8 * 1024 * 1024, 71);
+  make_repo(root, "org/small", {{"config.json", config}});
+  make_repo(root, "org/slow", {{"config.json", config}, {"pytorch_model.bin", weights}});
+  auto hub = start_hub(root, "", 1024 * 1024);
+  DaemonProcess daemon(scratch.path() / "daemon", {hub->endpoint()});
+  daemon.start();
+  auto admin = daemon.connect();
+
+  auto small = admin.request("pull", {{"name", "org/small"}, {"all", true}});
+  REQUIRE_MESSAGE(small.has_value(), (small ? std::string() : small.error().message));
+  const auto shared = CacheSetup::blob_of(*small, "config.json");
+
+  std::optional<timmd::proto::Result<json>> slow;
+  std::thread puller([&] {
+    auto connection = daemon.connect();
+    slow = connection.request("pull", {{"name", "org/slow"}});
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (daemon.log().find("downloading org/slow/pytorch_model.bin") == std::string::npos &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(daemon.log().find("downloading org/slow/pytorch_model.bin") != std::string::npos);
+
+  auto refused = admin.request("remove", {{"name", "org/slow"}});
+  REQUIRE_FALSE(refused.has_value());
+  CHECK(refused.error().code == timmd::proto::Errc::busy);
+  CHECK(refused.error().message.find("'org/slow' is being pulled") != std::string::npos);
+  CHECK(refused.error().message.find(std::to_string(::getpid())) != std::string::npos);
+
+  // A gc down to nothing evicts every blob that no one holds; the running pull holds the
+  // shared config.json.
+  const auto collected = admin.request("gc", {{"max_bytes", 0}});
+  REQUIRE(collected.has_value());
+  INFO("gc: " << collected->dump());
+  CHECK((*collected)["evicted"].empty());
+  CHECK((*collected)["kept_leased"] == 1);
+  const auto removed = admin.request("remove", {{"name", "org/small"}});
+  REQUIRE_MESSAGE(removed.has_value(), (removed ? std::string() : removed.error().message));
+  CHECK((*removed)["kept_shared"] == 1); // org/slow's file list names it already
+  CHECK(std::filesystem::exists(daemon.cache_dir() / "blobs" / "sha256" / shared.substr(0, 2) / shared));
+
+  puller.join();
+  REQUIRE(slow.has_value());
+  REQUIRE_MESSAGE(slow->has_value(), (*slow ? std::string() : slow->error().message));
+  for (const auto& file : (**slow)["files"]) {
+    CHECK(std::filesystem::exists(file["blob_path"].get<std::string>()));
+  }
+  CHECK(admin.request("remove", {{"name", "org/slow"}}).has_value());
+  CHECK(cached_blobs(daemon.cache_dir()).empty());
 }

@@ -48,7 +48,7 @@ TEST_CASE("timmctl gc warns when pins keep the cache large") {
   auto kept = run_timmctl({"--socket", socket, "gc", "--max-size", "0"});
   CHECK(kept.status == 0);
   CHECK(kept.out.find("kept by pins: 2") != std::string::npos);
-  CHECK(kept.err.find("the cache stays above the target of 0 B because of 2 pinned and 0 open blobs") !=
+  CHECK(kept.err.find("the cache stays above the target of 0 B because of 2 pinned and 0 in-use blobs") !=
         std::string::npos);
   CHECK(kept.err.find("timmctl unpin NAME") != std::string::npos);
   CHECK(kept.err.find("Close the clients") == std::string::npos);
