@@ -141,7 +141,6 @@ int run_remove(const RemoveCommand& command, const std::string& socket, bool jso
             << ": refs " << join(result->value("refs", json::array())) << "; commits "
             << join(result->value("commits", json::array())) << "\n";
   print_blobs(dry_run ? "would delete " : "deleted ", (*result)["removed"]);
-  print_blobs("kept (pinned) ", (*result)["kept_pinned"]);
   print_blobs("kept (in use by a client or a pull; gc deletes it later) ", (*result)["kept_leased"]);
   std::cout << format_bytes(static_cast<double>(result->value("freed_bytes", std::uint64_t{0})))
             << (dry_run ? " would be freed" : " freed") << "; " << result->value("kept_shared", 0)

@@ -25,6 +25,39 @@ bool contains(const std::vector<std::string>& list, const std::string& value) {
   return std::ranges::find(list, value) != list.end();
 }
 
+// The commit and path at which a removed file list names a blob, for error messages.
+struct NamedAt {
+  std::string commit;
+  std::string path;
+};
+
+// A pin keeps a blob only while a file list names it, because `unpin` finds blobs through the
+// file lists: a removal that kept a pinned blob would leave it with no name to unpin it by.
+proto::Error pinned_error(const std::string& repo, const std::vector<RemovedBlob>& pinned,
+                          const std::map<std::string, NamedAt>& named_at) {
+  std::string blobs;
+  std::set<std::string> commits;
+  for (const auto& blob : pinned) {
+    blobs += (blobs.empty() ? "" : ", ") + blob.sha256.substr(0, 12);
+    if (const auto found = named_at.find(blob.sha256); found != named_at.end()) {
+      blobs += " (" + found->second.path + " at " + found->second.commit.substr(0, 12) + ")";
+      commits.insert(found->second.commit);
+    } else if (blob.derived) {
+      blobs += " (derived)";
+    }
+  }
+  std::string unpin;
+  for (const auto& commit : commits) {
+    unpin += (unpin.empty() ? "" : ", ") + ("`timmctl unpin " + repo + "@" + commit + "`");
+  }
+  return proto::make_error(proto::Errc::invalid_request,
+                           "'" + repo + "' has " + std::to_string(pinned.size()) +
+                               " pinned blobs that no other repository or revision names: " + blobs + "; unpin them" +
+                               (unpin.empty() ? "" : " with " + unpin + " (once per pin)") +
+                               " and run the remove again, or they would stay with no name to unpin them by",
+                           {{"repo", repo}, {"pinned", blob_list(pinned)}});
+}
+
 // Fills in the refs and commits the request removes.
 proto::Result<void> select_snapshots(const RemoveRequest& request, store::Index& index, RemoveReport& report) {
   auto refs = index.refs_of(request.repo);
@@ -100,7 +133,6 @@ json RemoveReport::to_json() const {
           {"commits", commits},
           {"removed", blob_list(removed)},
           {"freed_bytes", freed},
-          {"kept_pinned", blob_list(kept_pinned)},
           {"kept_leased", blob_list(kept_leased)},
           {"kept_shared", kept_shared},
           {"dry_run", dry_run}};
@@ -117,6 +149,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
 
   // The blobs the removed file lists name, and whether anything else still names them.
   std::set<std::string> candidates;
+  std::map<std::string, NamedAt> named_at;
   for (const auto& commit : report.commits) {
     auto files = index.files_at(request.repo, commit);
     if (!files) {
@@ -125,6 +158,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
     for (const auto& file : files->value_or(std::vector<store::FileRecord>{})) {
       if (!file.blob_sha256.empty()) {
         candidates.insert(file.blob_sha256);
+        named_at.try_emplace(file.blob_sha256, NamedAt{commit, file.path});
       }
     }
   }
@@ -159,6 +193,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
   }
 
   std::vector<RemovedBlob> doomed;
+  std::vector<RemovedBlob> pinned;
   const auto classify = [&](const std::string& sha256, bool is_derived) -> proto::Result<void> {
     auto row = index.find_blob(sha256);
     if (!row) {
@@ -169,7 +204,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
     }
     const RemovedBlob blob{sha256, (*row)->size, is_derived};
     if ((*row)->pin_count > 0) {
-      report.kept_pinned.push_back(blob);
+      pinned.push_back(blob);
     } else if (leases.is_leased(sha256, (*row)->git_oid)) {
       report.kept_leased.push_back(blob);
     } else {
@@ -190,6 +225,9 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
     }
   }
 
+  if (!pinned.empty()) {
+    return pinned_error(request.repo, pinned, named_at);
+  }
   if (request.dry_run) {
     report.removed = std::move(doomed);
     return report;

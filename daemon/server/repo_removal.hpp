@@ -37,7 +37,6 @@ struct RemoveReport {
   std::vector<std::string> refs;    // ref names removed
   std::vector<std::string> commits; // snapshots whose file lists were removed
   std::vector<RemovedBlob> removed;
-  std::vector<RemovedBlob> kept_pinned; // no longer named, but pinned
   std::vector<RemovedBlob> kept_leased; // no longer named, but in use by an open or a pull; gc takes them later
   std::size_t kept_shared = 0;          // still named by another repository or revision
   bool dry_run = false;

@@ -224,10 +224,10 @@ proto::Result<json> Session::handle_remove(const json& request) {
   if (!report) {
     return report.error();
   }
-  spdlog::info("remove of {}{} for pid {}{}: {} refs, {} snapshots, {} blobs; kept {} shared, {} pinned, {} leased",
+  spdlog::info("remove of {}{} for pid {}{}: {} refs, {} snapshots, {} blobs; kept {} shared, {} leased",
                named->repo, named->revision.empty() ? std::string() : "@" + named->revision, m_peer.pid,
                remove.dry_run ? " (dry run)" : "", report->refs.size(), report->commits.size(),
-               report->removed.size(), report->kept_shared, report->kept_pinned.size(), report->kept_leased.size());
+               report->removed.size(), report->kept_shared, report->kept_leased.size());
   return proto::Result<json>(boost::system::in_place_value, report->to_json());
 }
 

@@ -4,7 +4,9 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <random>
@@ -14,8 +16,11 @@
 
 #include <csignal>
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+extern char** environ;
 
 namespace timmd::testing {
 namespace {
@@ -42,6 +47,54 @@ nlohmann::json default_config() {
             {"retry_base_delay_ms", 50},
             {"retry_max_delay_ms", 200}}}};
 }
+
+// This process's environment without the variables in `unset`, with those in `set` added.
+std::vector<std::string> child_environment(const std::vector<std::string>& unset,
+                                           const std::map<std::string, std::string>& set) {
+  std::vector<std::string> entries;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text(*entry);
+    const auto name = std::string(text.substr(0, text.find('=')));
+    if (std::ranges::find(unset, name) == unset.end() && !set.contains(name)) {
+      entries.emplace_back(text);
+    }
+  }
+  for (const auto& [name, value] : set) {
+    entries.push_back(name + "=" + value);
+  }
+  return entries;
+}
+
+std::vector<char*> null_terminated(std::vector<std::string>& strings) {
+  std::vector<char*> pointers;
+  for (auto& text : strings) {
+    pointers.push_back(text.data());
+  }
+  pointers.push_back(nullptr);
+  return pointers;
+}
+
+// Starts a program with posix_spawn rather than fork, so the child runs none of this process's
+// code before exec. A forked child that did could block forever on a lock (malloc's or ASan's
+// allocator's) that another thread, such as the test Hub's, held at the moment of the fork.
+pid_t spawn(std::vector<std::string> args, std::vector<std::string> env, const posix_spawn_file_actions_t& actions) {
+  auto argv = null_terminated(args);
+  auto envp = null_terminated(env);
+  pid_t pid = -1;
+  if (const int error = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data()); error != 0) {
+    throw std::runtime_error("cannot start " + args[0] + ": " + std::strerror(error));
+  }
+  return pid;
+}
+
+// posix_spawn_file_actions_t with a destructor.
+struct FileActions {
+  posix_spawn_file_actions_t actions{};
+  FileActions() { ::posix_spawn_file_actions_init(&actions); }
+  ~FileActions() { ::posix_spawn_file_actions_destroy(&actions); }
+  FileActions(const FileActions&) = delete;
+  FileActions& operator=(const FileActions&) = delete;
+};
 
 } // namespace
 
@@ -165,26 +218,11 @@ void DaemonProcess::launch() {
                                    m_cache.string(), "--endpoint",      m_options.endpoint};
   args.insert(args.end(), m_options.extra_args.begin(), m_options.extra_args.end());
 
-  m_pid = ::fork();
-  if (m_pid == 0) {
-    const int log_fd = ::open(m_log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    ::dup2(log_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
-    ::unsetenv("HF_TOKEN");
-    ::unsetenv("HF_ENDPOINT");
-    ::unsetenv("HF_HUB_OFFLINE");
-    ::unsetenv("LISTEN_FDS");
-    for (const auto& [name, value] : m_options.env) {
-      ::setenv(name.c_str(), value.c_str(), 1);
-    }
-    std::vector<char*> argv;
-    for (auto& arg : args) {
-      argv.push_back(arg.data());
-    }
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    std::_Exit(127);
-  }
+  FileActions files;
+  ::posix_spawn_file_actions_addopen(&files.actions, STDOUT_FILENO, m_log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  ::posix_spawn_file_actions_adddup2(&files.actions, STDOUT_FILENO, STDERR_FILENO);
+  m_pid = spawn(std::move(args), child_environment({"HF_TOKEN", "HF_ENDPOINT", "HF_HUB_OFFLINE", "LISTEN_FDS"}, m_options.env),
+                files.actions);
 }
 
 bool DaemonProcess::running() {
@@ -251,29 +289,29 @@ std::unique_ptr<testhub::Server> start_hub(const std::filesystem::path& root, co
   return hub;
 }
 
-CommandResult run_timmctl(const std::vector<std::string>& args) {
+ChildProcess start_program(std::vector<std::string> args) {
+  int out_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
+    throw std::runtime_error(std::string("pipe failed: ") + std::strerror(errno));
+  }
+  // The pipe closes on exec, so only the child's standard output keeps it open.
+  FileActions files;
+  ::posix_spawn_file_actions_adddup2(&files.actions, out_pipe[1], STDOUT_FILENO);
+  const pid_t pid = spawn(std::move(args), child_environment({"TIMMD_SOCKET"}, {}), files.actions);
+  ::close(out_pipe[1]);
+  return ChildProcess{pid, out_pipe[0]};
+}
+
+CommandResult run_program(std::vector<std::string> args) {
   int out_pipe[2];
   int err_pipe[2];
-  if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) {
-    throw std::runtime_error("pipe failed");
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    throw std::runtime_error(std::string("pipe failed: ") + std::strerror(errno));
   }
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    ::dup2(out_pipe[1], STDOUT_FILENO);
-    ::dup2(err_pipe[1], STDERR_FILENO);
-    ::close(out_pipe[0]);
-    ::close(err_pipe[0]);
-    ::unsetenv("TIMMD_SOCKET");
-    std::vector<std::string> full = {TIMMCTL_BINARY};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& arg : full) {
-      argv.push_back(arg.data());
-    }
-    argv.push_back(nullptr);
-    ::execv(argv[0], argv.data());
-    std::_Exit(127);
-  }
+  FileActions files;
+  ::posix_spawn_file_actions_adddup2(&files.actions, out_pipe[1], STDOUT_FILENO);
+  ::posix_spawn_file_actions_adddup2(&files.actions, err_pipe[1], STDERR_FILENO);
+  const pid_t pid = spawn(std::move(args), child_environment({"TIMMD_SOCKET"}, {}), files.actions);
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
 
@@ -293,6 +331,12 @@ CommandResult run_timmctl(const std::vector<std::string>& args) {
   ::waitpid(pid, &status, 0);
   result.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+CommandResult run_timmctl(const std::vector<std::string>& args) {
+  std::vector<std::string> full = {TIMMCTL_BINARY};
+  full.insert(full.end(), args.begin(), args.end());
+  return run_program(std::move(full));
 }
 
 } // namespace timmd::testing

@@ -97,12 +97,25 @@ private:
 std::unique_ptr<testhub::Server> start_hub(const std::filesystem::path& root, const std::string& token = "",
                                            std::uint64_t throttle = 0, std::uint64_t link_throttle = 0);
 
-// Runs timmctl with `args` (and TIMMD_SOCKET unset); returns exit status, stdout and stderr.
+// Child processes start with posix_spawn and TIMMD_SOCKET unset. A forked child of the test
+// process must not run its code: it can block on a lock that another thread, such as the test
+// Hub's, held at the moment of the fork.
 struct CommandResult {
   int status = -1;
   std::string out;
   std::string err;
 };
+// Runs args[0] (a path) with the rest as arguments to its end; returns exit status, stdout and
+// stderr.
+CommandResult run_program(std::vector<std::string> args);
 CommandResult run_timmctl(const std::vector<std::string>& args);
+
+// A started program whose standard output is the pipe `out` (the caller closes it and reaps
+// the process).
+struct ChildProcess {
+  pid_t pid = -1;
+  int out = -1;
+};
+ChildProcess start_program(std::vector<std::string> args);
 
 } // namespace timmd::testing

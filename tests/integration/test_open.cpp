@@ -178,28 +178,15 @@ TEST_CASE("a client that dies while holding a lease releases it") {
   auto observer = connect(daemon);
   CHECK(leases(observer) == 0);
 
-  int ready[2];
-  REQUIRE(::pipe(ready) == 0);
-  const pid_t child = ::fork();
-  REQUIRE(child >= 0);
-  if (child == 0) {
-    ::close(ready[0]);
-    auto client = Client::connect(daemon.socket());
-    auto opened = client ? client->open(k_demo, {{"num_classes", 3}}) : timmd::proto::Result<MappedCheckpoint>(client.error());
-    const char byte = opened ? '1' : '0';
-    (void)::write(ready[1], &byte, 1);
-    ::pause();
-    ::_exit(0);
-  }
-  ::close(ready[1]);
+  const auto child = start_program({TEST_CLIENT_BINARY, "open-and-hold", daemon.socket().string(), k_demo});
   char byte = 0;
-  REQUIRE(::read(ready[0], &byte, 1) == 1);
-  ::close(ready[0]);
+  REQUIRE(::read(child.out, &byte, 1) == 1);
+  ::close(child.out);
   CHECK(byte == '1');
   CHECK(leases(observer) == 1);
 
-  ::kill(child, SIGKILL);
-  ::waitpid(child, nullptr, 0);
+  ::kill(child.pid, SIGKILL);
+  ::waitpid(child.pid, nullptr, 0);
   int held = 1;
   for (int i = 0; i < 100 && held != 0; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

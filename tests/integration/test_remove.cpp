@@ -1,6 +1,6 @@
 // `remove` through the daemon: shared blobs stay, other revisions stay, leased blobs stay until
-// released, derived blobs go with their source, --dry-run changes nothing, and a running pull
-// holds its blobs and its repository.
+// released, derived blobs go with their source, --dry-run changes nothing, pinned blobs are not
+// stranded, and a running pull holds its blobs and its repository.
 #include "tests/integration/verify_support.hpp"
 
 #include "client/timmd_client.hpp"
@@ -129,7 +129,34 @@ TEST_CASE("remove keeps a leased blob and takes derived blobs") {
   CHECK(cached_blobs(setup.daemon->cache_dir()).empty());
 }
 
-TEST_CASE("a running pull keeps its blobs from gc and refuses remove of its repository") {
+TEST_CASE("remove rejects stranding pinned blobs") {
+  CacheSetup setup;
+  INFO("scratch directory: " << setup.scratch.path());
+  const auto alpha = setup.call("pull", {{"name", "org/alpha"}});
+  const auto commit = alpha["commit"].get<std::string>();
+  setup.call("pin", {{"name", "org/alpha"}});
+
+  // `unpin` finds blobs through file lists, so a removal that kept the pinned blobs would leave
+  // them with no name to unpin them by. The dry run returns the same error.
+  for (const bool dry_run : {true, false}) {
+    CAPTURE(dry_run);
+    auto refused = setup.daemon->connect().request("remove", {{"name", "org/alpha"}, {"dry_run", dry_run}});
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == timmd::proto::Errc::invalid_request);
+    CHECK(refused.error().message.find("has 2 pinned blobs") != std::string::npos);
+    CHECK(refused.error().message.find("`timmctl unpin org/alpha@" + commit + "`") != std::string::npos);
+  }
+  CHECK(setup.call("list")["snapshots"].size() == 1);
+  CHECK(cached_blobs(setup.daemon->cache_dir()).size() == 2);
+
+  const auto socket = setup.daemon->socket().string();
+  REQUIRE(run_timmctl({"--socket", socket, "unpin", "org/alpha@" + commit}).status == 0);
+  const auto removed = setup.call("remove", {{"name", "org/alpha"}});
+  CHECK(removed["removed"].size() == 2);
+  CHECK(cached_blobs(setup.daemon->cache_dir()).empty());
+}
+
+TEST_CASE("running pull blocks gc and remove") {
   ScratchDir scratch;
   INFO("scratch directory: " << scratch.path());
   // org/small and org/slow share config.json; org/slow's weights come slowly, so its pull is
