@@ -495,7 +495,7 @@ asio::awaitable<proto::Result<store::BlobRecord>> PullService::download_blob(std
 
   transfer->size = file.size;
   transfer->state = "downloading";
-  PartialDownloadSink sink(shared_download, m_blocking);
+  PartialDownloadSink sink(shared_download, m_blocking, repo, file.path);
   sink.start_hashing();
   const hub::FileDownloadRequest fetch{repo,
                                        commit,

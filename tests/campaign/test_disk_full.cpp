@@ -113,6 +113,8 @@ TEST_CASE("disk full during a download") {
             << (first_pull ? "completed" : "failed: " + first_pull.error().message) << std::endl;
   if (!first_pull) {
     CHECK(first_pull.error().code == Errc::disk_full);
+    CHECK_MESSAGE(first_pull.error().message.find("'" + first.path + "' of " + first.repo) != std::string::npos,
+                  first_pull.error().message);
   }
   auto report = check_cache(daemon.cache_dir(), CacheState::settled);
   CHECK_MESSAGE(report.ok(), report.describe());
