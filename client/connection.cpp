@@ -5,6 +5,8 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -143,6 +145,12 @@ proto::Result<Connection> Connection::open(const std::filesystem::path& socket, 
                                    "you to it (`adduser " + name + " timmd`), then log in again",
                                {{"socket", socket.string()}});
     }
+    std::error_code ignored;
+    if (error == ECONNREFUSED && std::filesystem::is_socket(socket, ignored)) {
+      return connection_error(socket, std::string(std::strerror(error)) +
+                                          " (the socket exists but no daemon accepts on it: timmd is shutting "
+                                          "down, or it stopped without removing its socket)");
+    }
     return connection_error(socket, std::strerror(error));
   }
 
@@ -169,7 +177,9 @@ proto::Result<void> Connection::write_message(const nlohmann::json& message) {
 proto::Result<nlohmann::json> Connection::read_message() {
   std::array<std::byte, proto::k_frame_header_size> header{};
   if (!read_all(m_fd, header.data(), header.size(), m_received_fds)) {
-    return connection_error(m_socket_path, "the daemon closed the connection");
+    return connection_error(m_socket_path,
+                            "the daemon closed the connection before it answered (it stopped or crashed; its log "
+                            "says why)");
   }
   auto length = proto::decode_frame_length(header);
   if (!length) {

@@ -2,6 +2,7 @@
 
 #include "client/progress_view.hpp"
 #include "client/timmd_client.hpp"
+#include "proto/count_noun.hpp"
 
 #include <iostream>
 #include <optional>
@@ -100,6 +101,9 @@ int run_verify(const VerifyCommand& command, const std::string& socket, bool jso
               << "  found     " << problem.value("detail", "") << "\n"
               << "  used by   " << join(problem.value("repos", json::array())) << "\n"
               << "  action    " << problem.value("action", "");
+    if (problem.value("action", "") == "none") {
+      std::cout << " (the blob was already gone)";
+    }
     if (problem.value("quarantine_path", json()).is_string()) {
       std::cout << " to " << problem["quarantine_path"].get<std::string>();
     }
@@ -113,7 +117,8 @@ int run_verify(const VerifyCommand& command, const std::string& socket, bool jso
   std::cout << "checked " << result->value("blobs_checked", 0) << " blobs ("
             << format_bytes(static_cast<double>(result->value("bytes_hashed", std::uint64_t{0})))
             << " hashed) and " << result->value("file_rows_checked", 0) << " file rows: "
-            << (*result)["problems"].size() << " problems, " << unrepaired << " not repaired\n";
+            << proto::count_noun((*result)["problems"].size(), "problem", "problems") << ", " << unrepaired
+            << " not repaired\n";
   return unrepaired == 0 ? k_exit_ok : k_exit_error;
 }
 

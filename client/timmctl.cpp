@@ -226,9 +226,27 @@ int run_pin(const GlobalOptions& options, const std::string& op, const std::stri
     std::cout << result->dump(2) << "\n";
     return k_exit_ok;
   }
+  std::size_t changed = 0;
+  std::size_t blobs = 0;
   for (const auto& blob : (*result)["blobs"]) {
     std::cout << blob.value("path", "") << "  " << blob.value("sha256", "") << "  pins: " << blob.value("pin_count", 0)
               << "\n";
+    if (blob.value("changed", true)) {
+      ++changed;
+    }
+    ++blobs;
+  }
+
+  const auto snapshot = result->value("repo", "") + "@" + result->value("revision", "") + " (commit " +
+                        result->value("commit", "").substr(0, 12) + ")";
+  if (op == "pin") {
+    std::cout << "pinned " << blobs << " blobs of " << snapshot << "; gc keeps them until `timmctl unpin " << name
+              << "`\n";
+  } else if (changed == 0) {
+    std::cout << snapshot << " was not pinned; nothing changed\n";
+  } else {
+    std::cout << "removed one pin from " << changed << " of " << blobs << " blobs of " << snapshot
+              << "; a blob is kept from gc while its pin count is above 0\n";
   }
   return k_exit_ok;
 }

@@ -64,6 +64,9 @@ asio::awaitable<CURLcode> CurlMulti::perform(CURL* easy) {
   // rejects curl_multi_add_handle with CURLM_RECURSIVE_API_CALL. Going through the executor's
   // queue first lets that call return.
   co_await asio::post(m_executor, asio::use_awaitable);
+  if (m_closed) {
+    co_return CURLE_ABORTED_BY_CALLBACK;
+  }
 
   auto transfer = std::make_shared<Transfer>(m_executor);
   m_transfers[easy] = transfer;
@@ -85,6 +88,7 @@ asio::awaitable<CURLcode> CurlMulti::perform(CURL* easy) {
 }
 
 void CurlMulti::abort_all() {
+  m_closed = true;
   auto transfers = std::move(m_transfers);
   m_transfers.clear();
   for (auto& [easy, transfer] : transfers) {

@@ -32,8 +32,12 @@ public:
   // cancellation) removes the handle and returns CURLE_ABORTED_BY_CALLBACK.
   boost::asio::awaitable<CURLcode> perform(CURL* easy);
 
-  // Aborts every running transfer with CURLE_ABORTED_BY_CALLBACK (used at shutdown).
+  // Aborts every running transfer with CURLE_ABORTED_BY_CALLBACK and closes the multi, so a
+  // later perform() returns that code at once and retry loops end. Used at shutdown.
   void abort_all();
+
+  // True after abort_all().
+  bool closed() const noexcept { return m_closed; }
 
   std::size_t running() const noexcept { return m_transfers.size(); }
 
@@ -55,6 +59,7 @@ private:
   boost::asio::steady_timer m_timer;
   std::map<curl_socket_t, std::shared_ptr<Socket>> m_sockets;
   std::map<CURL*, std::shared_ptr<Transfer>> m_transfers;
+  bool m_closed = false;
 };
 
 } // namespace timmd::hub

@@ -360,6 +360,10 @@ asio::awaitable<ChunkOutcome> fetch_range(Download& d, std::size_t chunk, std::s
     if (response.curl_code == CURLE_ABORTED_BY_CALLBACK && d.stopping) {
       co_return ChunkOutcome::failed;
     }
+    if (response.shutdown) {
+      d.fail(hub_error(response, d.context()));
+      co_return ChunkOutcome::failed;
+    }
     if (response.transport_ok() && response.status >= 300 && response.status < 400) {
       auto next = redirect_target(url, response);
       if (!next || ++redirects > k_max_get_redirects) {
@@ -615,7 +619,8 @@ asio::awaitable<proto::Result<void>> stream_whole_file(Download& d) {
     if (response.transport_ok() && response.status == 200 && position == d.sink.size()) {
       break;
     }
-    if (response.transport_ok() && response.status != 200 && !RetryPolicy::is_retryable(response)) {
+    if (response.shutdown ||
+        (response.transport_ok() && response.status != 200 && !RetryPolicy::is_retryable(response))) {
       co_return hub_error(response, d.context());
     }
     if (attempt >= retry.max_attempts) {

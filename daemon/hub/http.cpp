@@ -178,6 +178,9 @@ asio::awaitable<HttpResponse> perform_http(CurlMulti& multi, const HttpRequest& 
     response.stalled = true;
     response.curl_code = CURLE_OPERATION_TIMEDOUT;
     response.curl_error = "no data received for " + std::to_string(request.stall_timeout.count()) + " s";
+  } else if (response.curl_code == CURLE_ABORTED_BY_CALLBACK && multi.closed()) {
+    response.shutdown = true;
+    response.curl_error = "the daemon is shutting down";
   } else if (response.curl_code != CURLE_OK) {
     response.curl_error =
         error_buffer[0] != '\0' ? std::string(error_buffer) : std::string(curl_easy_strerror(response.curl_code));

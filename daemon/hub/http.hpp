@@ -54,6 +54,7 @@ struct HttpResponse {
   std::string body;
   bool body_too_large = false;
   bool stalled = false; // no byte arrived for stall_timeout (curl_code is CURLE_OPERATION_TIMEDOUT)
+  bool shutdown = false; // aborted because the daemon is stopping (curl_code is CURLE_ABORTED_BY_CALLBACK)
 
   // Value of the last header with this name (case-insensitive); empty when absent.
   std::string header(std::string_view name) const;

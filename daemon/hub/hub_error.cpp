@@ -43,6 +43,12 @@ proto::Error hub_error(const HttpResponse& response, const HubRequestContext& co
 
   if (!response.transport_ok()) {
     details["curl_error"] = response.curl_error;
+    if (response.shutdown) {
+      return proto::make_error(Errc::busy,
+                               "the daemon is shutting down, so it stopped fetching " + subject(context) +
+                                   "; completed chunks are kept, run the request again once timmd is back",
+                               details);
+    }
     if (response.curl_code == CURLE_OPERATION_TIMEDOUT) {
       return proto::make_error(Errc::timeout,
                                "timed out fetching " + subject(context) + " from " + context.endpoint + attempts +

@@ -4,6 +4,7 @@
 #include "daemon/store/digest.hpp"
 #include "daemon/store/quarantine.hpp"
 #include "daemon/util/offload.hpp"
+#include "proto/count_noun.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -467,7 +468,8 @@ proto::Result<void> CacheVerifier::collect_lost_files(const VerifyRequest& reque
     problem.kind = "lost_blob";
     problem.sha256 = sha256;
     problem.detail = "an earlier verify quarantined this blob or found it missing, and " +
-                     std::to_string(files.size()) + " files that used it are not cached since";
+                     proto::count_noun(files.size(), "file that used it is", "files that used it are") +
+                     " not cached since";
     problem.action = "none";
     problem.references = std::move(files);
     problem.repos.assign(repos.begin(), repos.end());

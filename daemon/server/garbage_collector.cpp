@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <ctime>
+#include <fmt/chrono.h>
 #include <fmt/ranges.h>
 
 namespace timmd::server {
@@ -68,8 +70,9 @@ proto::Result<GcReport> collect_garbage(const GcRequest& request, store::Index& 
         spdlog::error("gc: blob {} left the index but its file could not be removed: {}", blob.blob.sha256,
                       removed.error().message);
       }
-      spdlog::info("gc: evicted {} blob {} ({} bytes, last used at {}) of {}", blob.derived ? "derived" : "downloaded",
-                   blob.blob.sha256, blob.blob.size, blob.blob.last_access,
+      spdlog::info("gc: evicted {} blob {} ({} bytes, last used {:%Y-%m-%d %H:%M:%S} UTC) of {}",
+                   blob.derived ? "derived" : "downloaded", blob.blob.sha256, blob.blob.size,
+                   fmt::gmtime(static_cast<std::time_t>(blob.blob.last_access)),
                    blob.repos.empty() ? std::string("no repository") : fmt::format("{}", fmt::join(blob.repos, ", ")));
     }
     total -= blob.blob.size;

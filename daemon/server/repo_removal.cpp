@@ -34,16 +34,19 @@ struct NamedAt {
 // A pin keeps a blob only while a file list names it, because `unpin` finds blobs through the
 // file lists: a removal that kept a pinned blob would leave it with no name to unpin it by.
 proto::Error pinned_error(const std::string& repo, const std::vector<RemovedBlob>& pinned,
+                          const std::map<std::string, std::int64_t>& pin_counts,
                           const std::map<std::string, NamedAt>& named_at) {
   std::string blobs;
   std::set<std::string> commits;
   for (const auto& blob : pinned) {
+    const auto pins = pin_counts.at(blob.sha256);
+    const auto count = std::to_string(pins) + (pins == 1 ? " pin" : " pins");
     blobs += (blobs.empty() ? "" : ", ") + blob.sha256.substr(0, 12);
     if (const auto found = named_at.find(blob.sha256); found != named_at.end()) {
-      blobs += " (" + found->second.path + " at " + found->second.commit.substr(0, 12) + ")";
+      blobs += " (" + found->second.path + " at " + found->second.commit.substr(0, 12) + ", " + count + ")";
       commits.insert(found->second.commit);
-    } else if (blob.derived) {
-      blobs += " (derived)";
+    } else {
+      blobs += blob.derived ? " (derived, " + count + ")" : " (" + count + ")";
     }
   }
   std::string unpin;
@@ -194,6 +197,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
 
   std::vector<RemovedBlob> doomed;
   std::vector<RemovedBlob> pinned;
+  std::map<std::string, std::int64_t> pin_counts;
   const auto classify = [&](const std::string& sha256, bool is_derived) -> proto::Result<void> {
     auto row = index.find_blob(sha256);
     if (!row) {
@@ -205,6 +209,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
     const RemovedBlob blob{sha256, (*row)->size, is_derived};
     if ((*row)->pin_count > 0) {
       pinned.push_back(blob);
+      pin_counts[sha256] = (*row)->pin_count;
     } else if (leases.is_leased(sha256, (*row)->git_oid)) {
       report.kept_leased.push_back(blob);
     } else {
@@ -226,7 +231,7 @@ proto::Result<RemoveReport> remove_repository(const RemoveRequest& request, stor
   }
 
   if (!pinned.empty()) {
-    return pinned_error(request.repo, pinned, named_at);
+    return pinned_error(request.repo, pinned, pin_counts, named_at);
   }
   if (request.dry_run) {
     report.removed = std::move(doomed);

@@ -668,11 +668,23 @@ proto::Result<json> Session::handle_pin(const json& request, std::int64_t delta)
       if (file.blob_sha256.empty()) {
         continue;
       }
+      // Unpinning a blob without pins changes nothing, and the client says so.
+      if (delta < 0) {
+        auto row = m_context.index.find_blob(file.blob_sha256);
+        if (!row) {
+          return row.error();
+        }
+        if (*row && (*row)->pin_count == 0) {
+          pinned.push_back({{"path", file.path}, {"sha256", file.blob_sha256}, {"pin_count", 0}, {"changed", false}});
+          continue;
+        }
+      }
       auto count = m_context.index.add_pins(file.blob_sha256, delta);
       if (!count) {
         return count.error();
       }
-      pinned.push_back({{"path", file.path}, {"sha256", file.blob_sha256}, {"pin_count", *count}});
+      pinned.push_back(
+        {{"path", file.path}, {"sha256", file.blob_sha256}, {"pin_count", *count}, {"changed", true}});
     }
   }
   if (pinned.empty()) {

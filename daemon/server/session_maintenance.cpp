@@ -209,8 +209,9 @@ proto::Result<json> Session::handle_remove(const json& request) {
   }
 
   // A running pull of the repository records files and links blobs while the removal deletes
-  // them, so the removal is refused until the pull ends.
-  if (const auto pids = m_context.pulls.pulls_of(named->repo); !pids.empty() && !*dry_run) {
+  // them, so the removal is rejected until the pull ends. A dry run returns the same error, because
+  // it predicts what the removal would do now.
+  if (const auto pids = m_context.pulls.pulls_of(named->repo); !pids.empty()) {
     return proto::make_error(Errc::busy,
                              "'" + named->repo + "' is being pulled or opened (client pid " +
                                  fmt::format("{}", fmt::join(pids, ", ")) + "); run the remove again once that ends",

@@ -2,6 +2,8 @@
 // was quarantined or missing.
 #include "daemon/server/cache_verifier.hpp"
 
+#include "proto/count_noun.hpp"
+
 #include <boost/asio/error.hpp>
 #include <boost/system/system_error.hpp>
 
@@ -70,7 +72,8 @@ asio::awaitable<void> CacheVerifier::repair(const VerifyRequest& request, Verify
       problem.repair = "fetched " + first.path + " of " + first.repo + "@" + first.commit + " again as blob " +
                        fetched_blob;
       if (problem.references.size() > 1) {
-        problem.repair += " and linked " + std::to_string(problem.references.size() - 1) + " other file rows to it";
+        const auto others = problem.references.size() - 1;
+        problem.repair += " and linked " + proto::count_noun(others, "other file row", "other file rows") + " to it";
       }
       spdlog::info("verify: repaired blob {}: {}", problem.sha256, problem.repair);
       continue;

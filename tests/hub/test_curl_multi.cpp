@@ -101,6 +101,7 @@ TEST_CASE("curl_multi: abort_all ends transfers") {
   const auto request = stalled_request(hub);
   std::vector<HttpResponse> responses(2);
   std::size_t running_after = 1;
+  HttpResponse late;
 
   run_with_curl([&](CurlMulti& multi) -> asio::awaitable<void> {
     const auto executor = co_await asio::this_coro::executor;
@@ -113,10 +114,16 @@ TEST_CASE("curl_multi: abort_all ends transfers") {
     }
     co_await short_pause();
     multi.abort_all();
+
+    // The multi stays closed, so a retry loop ends instead of starting the transfer again.
+    late = co_await perform_http(multi, request);
   });
 
   for (const auto& response : responses) {
     CHECK(response.curl_code == CURLE_ABORTED_BY_CALLBACK);
+    CHECK(response.shutdown);
   }
   CHECK(running_after == 0);
+  CHECK(late.curl_code == CURLE_ABORTED_BY_CALLBACK);
+  CHECK(late.shutdown);
 }

@@ -143,6 +143,16 @@ TEST_CASE("hub_error: connection failure suggests endpoint") {
   CHECK(contains(error.message, "HF_ENDPOINT"));
 }
 
+TEST_CASE("hub_error: shutdown is busy, not an upstream fault") {
+  auto response = transport_failure(CURLE_ABORTED_BY_CALLBACK, "the daemon is shutting down");
+  response.shutdown = true;
+  const auto error = hub_error(response, k_file);
+  CHECK(error.code == Errc::busy);
+  CHECK(contains(error.message, "shutting down"));
+  CHECK(contains(error.message, "model.safetensors"));
+  CHECK_FALSE(contains(error.message, "HF_ENDPOINT"));
+}
+
 TEST_CASE("hub_error: details name the request") {
   const auto error = hub_error(error_response(404, "EntryNotFound"), k_file);
   CHECK(error.details.value("endpoint", "") == "https://hub.test");

@@ -135,6 +135,7 @@ TEST_CASE("remove rejects stranding pinned blobs") {
   const auto alpha = setup.call("pull", {{"name", "org/alpha"}});
   const auto commit = alpha["commit"].get<std::string>();
   setup.call("pin", {{"name", "org/alpha"}});
+  setup.call("pin", {{"name", "org/alpha"}});
 
   // `unpin` finds blobs through file lists, so a removal that kept the pinned blobs would leave
   // them with no name to unpin them by. The dry run returns the same error.
@@ -144,13 +145,16 @@ TEST_CASE("remove rejects stranding pinned blobs") {
     REQUIRE_FALSE(refused.has_value());
     CHECK(refused.error().code == timmd::proto::Errc::invalid_request);
     CHECK(refused.error().message.find("has 2 pinned blobs") != std::string::npos);
+    CHECK(refused.error().message.find("2 pins)") != std::string::npos);
     CHECK(refused.error().message.find("`timmctl unpin org/alpha@" + commit + "`") != std::string::npos);
   }
   CHECK(setup.call("list")["snapshots"].size() == 1);
   CHECK(cached_blobs(setup.daemon->cache_dir()).size() == 2);
 
   const auto socket = setup.daemon->socket().string();
-  REQUIRE(run_timmctl({"--socket", socket, "unpin", "org/alpha@" + commit}).status == 0);
+  for (int pin = 0; pin < 2; ++pin) {
+    REQUIRE(run_timmctl({"--socket", socket, "unpin", "org/alpha@" + commit}).status == 0);
+  }
   const auto removed = setup.call("remove", {{"name", "org/alpha"}});
   CHECK(removed["removed"].size() == 2);
   CHECK(cached_blobs(setup.daemon->cache_dir()).empty());
@@ -191,11 +195,14 @@ TEST_CASE("running pull blocks gc and remove") {
   }
   REQUIRE(daemon.log().find("downloading org/slow/pytorch_model.bin") != std::string::npos);
 
-  auto refused = admin.request("remove", {{"name", "org/slow"}});
-  REQUIRE_FALSE(refused.has_value());
-  CHECK(refused.error().code == timmd::proto::Errc::busy);
-  CHECK(refused.error().message.find("'org/slow' is being pulled") != std::string::npos);
-  CHECK(refused.error().message.find(std::to_string(::getpid())) != std::string::npos);
+  for (const bool dry_run : {true, false}) {
+    CAPTURE(dry_run);
+    auto refused = admin.request("remove", {{"name", "org/slow"}, {"dry_run", dry_run}});
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().code == timmd::proto::Errc::busy);
+    CHECK(refused.error().message.find("'org/slow' is being pulled") != std::string::npos);
+    CHECK(refused.error().message.find(std::to_string(::getpid())) != std::string::npos);
+  }
 
   // A gc down to nothing evicts every blob that no one holds; the running pull holds the
   // shared config.json.

@@ -6,7 +6,10 @@
 #include <doctest/doctest.h>
 
 #include <charconv>
+#include <csignal>
 #include <chrono>
+#include <memory>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -47,6 +50,44 @@ std::set<std::size_t> completed_chunks(const std::filesystem::path& cache_dir, c
 json slow_download_config() {
   return {{"download", {{"chunk_size", k_chunk}, {"connections_per_file", 4}}}};
 }
+
+// A daemon pulling one large file from a throttled Hub on a thread of its own, so that a test
+// can stop the daemon in the middle of the download.
+struct RunningPull {
+  RunningPull(unsigned seed, std::uint64_t throttle, int grace_seconds) {
+    const auto big = scratch.path() / "src" / "big.bin";
+    write_random_file(big, k_big_size, seed);
+    sha = sha256_of(big);
+    make_repo(scratch.path() / "hub", "org/big", {{"model.safetensors", big}});
+    hub = start_hub(scratch.path() / "hub", "", throttle);
+
+    auto config = slow_download_config();
+    config["shutdown_grace_s"] = grace_seconds;
+    daemon = std::make_unique<DaemonProcess>(scratch.path() / "daemon", DaemonOptions{hub->endpoint(), config});
+    daemon->start();
+
+    client = std::thread([this] {
+      auto connection = daemon->connect();
+      auto result = connection.request("pull", {{"name", "org/big"}});
+      if (!result) {
+        error = result.error();
+      }
+    });
+  }
+
+  ~RunningPull() {
+    if (client.joinable()) {
+      client.join();
+    }
+  }
+
+  ScratchDir scratch;
+  std::string sha;
+  std::unique_ptr<timmd::testhub::Server> hub;
+  std::unique_ptr<DaemonProcess> daemon;
+  std::optional<timmd::proto::Error> error; // the pull's error, once `client` has ended
+  std::thread client;
+};
 
 } // namespace
 
@@ -108,37 +149,53 @@ TEST_CASE("download killed with SIGKILL resumes from completed chunks") {
 }
 
 TEST_CASE("SIGTERM mid-download keeps resumable partial") {
-  ScratchDir scratch;
-  INFO("scratch directory: " << scratch.path());
-  const auto big = scratch.path() / "src" / "big.bin";
-  write_random_file(big, k_big_size, 22);
-  const auto sha = sha256_of(big);
-  make_repo(scratch.path() / "hub", "org/big", {{"model.safetensors", big}});
-  auto hub = start_hub(scratch.path() / "hub", "", 4 * 1024 * 1024);
-
-  auto config = slow_download_config();
-  config["shutdown_grace_s"] = 1;
-  DaemonProcess daemon(scratch.path() / "daemon", {hub->endpoint(), config});
-  daemon.start();
-
-  std::thread client([&daemon] {
-    auto connection = daemon.connect();
-    auto result = connection.request("pull", {{"name", "org/big"}});
-    CHECK_FALSE(result);
-  });
+  RunningPull pull(22, 4 * 1024 * 1024, 1);
+  INFO("scratch directory: " << pull.scratch.path());
+  auto& daemon = *pull.daemon;
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   const auto started = std::chrono::steady_clock::now();
   CHECK(daemon.terminate() == 0);
   const auto elapsed = std::chrono::steady_clock::now() - started;
-  client.join();
+  pull.client.join();
   CHECK(elapsed < std::chrono::seconds(6));
+
+  // The pull in progress gets an error response, not a closed connection, and the message says
+  // why it ended.
+  REQUIRE(pull.error.has_value());
+  CHECK(pull.error->code == timmd::proto::Errc::busy);
+  CHECK_MESSAGE(pull.error->message.find("shutting down") != std::string::npos, pull.error->message);
+  CHECK_MESSAGE(pull.error->message.find("model.safetensors") != std::string::npos, pull.error->message);
   CHECK_FALSE(std::filesystem::exists(daemon.socket()));
-  CHECK(std::filesystem::exists(daemon.cache_dir() / "tmp" / (sha + ".partial")));
+  CHECK(std::filesystem::exists(daemon.cache_dir() / "tmp" / (pull.sha + ".partial")));
   CHECK(daemon.log().find("timmd stopped") != std::string::npos);
 
   daemon.start();
   auto connection = daemon.connect();
   auto result = connection.request("pull", {{"name", "org/big"}});
   REQUIRE_MESSAGE(result, (result ? "" : result.error().message));
-  CHECK((*result)["files"][0]["sha256"] == sha);
+  CHECK((*result)["files"][0]["sha256"] == pull.sha);
+}
+
+TEST_CASE("second SIGTERM aborts downloads at once") {
+  // A grace period far longer than the test: only the second signal can end the download.
+  RunningPull pull(23, 1024 * 1024, 120);
+  INFO("scratch directory: " << pull.scratch.path());
+  auto& daemon = *pull.daemon;
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  REQUIRE(::kill(daemon.pid(), SIGTERM) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+
+  const auto started = std::chrono::steady_clock::now();
+  CHECK(daemon.terminate() == 0);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  pull.client.join();
+  CHECK(elapsed < std::chrono::seconds(10));
+  REQUIRE(pull.error.has_value());
+  CHECK(pull.error->code == timmd::proto::Errc::busy);
+
+  // Aborted chunks end the download: none is requested again after the second signal.
+  const auto log = daemon.log();
+  const auto aborted_at = log.find("stopping downloads now");
+  REQUIRE(aborted_at != std::string::npos);
+  CHECK_MESSAGE(log.find("retrying", aborted_at) == std::string::npos, log.substr(aborted_at));
 }

@@ -43,7 +43,9 @@ TEST_CASE("timmctl gc warns when pins keep the cache large") {
   daemon.start();
   const auto socket = daemon.socket().string();
   REQUIRE(run_timmctl({"--socket", socket, "pull", "timm/test_vit.r160_in1k"}).status == 0);
-  REQUIRE(run_timmctl({"--socket", socket, "pin", "timm/test_vit.r160_in1k"}).status == 0);
+  const auto pinned = run_timmctl({"--socket", socket, "pin", "timm/test_vit.r160_in1k"});
+  REQUIRE(pinned.status == 0);
+  CHECK(pinned.out.find("pinned 2 blobs of timm/test_vit.r160_in1k@main") != std::string::npos);
 
   auto kept = run_timmctl({"--socket", socket, "gc", "--max-size", "0"});
   CHECK(kept.status == 0);
@@ -53,7 +55,13 @@ TEST_CASE("timmctl gc warns when pins keep the cache large") {
   CHECK(kept.err.find("timmctl unpin NAME") != std::string::npos);
   CHECK(kept.err.find("Close the clients") == std::string::npos);
 
-  REQUIRE(run_timmctl({"--socket", socket, "unpin", "timm/test_vit.r160_in1k"}).status == 0);
+  const auto unpinned = run_timmctl({"--socket", socket, "unpin", "timm/test_vit.r160_in1k"});
+  REQUIRE(unpinned.status == 0);
+  CHECK(unpinned.out.find("removed one pin from 2 of 2 blobs") != std::string::npos);
+  const auto again = run_timmctl({"--socket", socket, "unpin", "timm/test_vit.r160_in1k"});
+  CHECK(again.status == 0);
+  CHECK(again.out.find("was not pinned; nothing changed") != std::string::npos);
+
   auto freed = run_timmctl({"--socket", socket, "gc", "--max-size", "0"});
   CHECK(freed.status == 0);
   CHECK(freed.err.find("stays above") == std::string::npos);

@@ -214,7 +214,9 @@ class Connection:
                 whole = len(cmsg_data) - len(cmsg_data) % _FD_SIZE
                 self._fds.extend(array.array("i", cmsg_data[:whole]))
         if not data:
-            raise self._fail("the daemon closed the connection")
+            raise self._fail(
+                "the daemon closed the connection before it answered (it stopped or crashed; its log says why)"
+            )
         self._buffer += data
 
 
