@@ -1,13 +1,17 @@
 // SIGKILL campaign: pulls of several repositories, the daemon killed at seeded random moments
-// and restarted, until every pull completes. Then the cache must be consistent, no blob may have
-// been published twice, and each kill may have cost at most two chunks per connection: the one in
-// flight and the one whose completion (fdatasync and index write) had not returned.
+// and restarted, until every pull completes. A repository whose pull completed is removed at the
+// start of the next round, so that kills keep landing while downloads run. At the end the cache
+// must be consistent, and no blob may have been published twice between removals. Each kill may
+// cost at most two chunks per connection: the one in flight and the one whose completion
+// (fdatasync and index write) had not returned.
 #include "tests/campaign/cache_checker.hpp"
 #include "tests/campaign/campaign_support.hpp"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <iostream>
+#include <map>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -60,6 +64,10 @@ std::vector<std::thread> start_pulls(const DaemonProcess& daemon, const std::vec
   return pulls;
 }
 
+bool is_cached(const std::filesystem::path& cache_dir, const RepoFile& file) {
+  return std::filesystem::exists(cache_dir / "blobs" / "sha256" / file.sha256.substr(0, 2) / file.sha256);
+}
+
 std::string format_mib(std::uint64_t bytes) {
   std::ostringstream text;
   text.precision(2);
@@ -89,17 +97,31 @@ TEST_CASE("crash campaign: SIGKILL during pulls") {
 
   std::vector<std::uint64_t> refetched_per_kill;
   std::size_t kills_with_refetch = 0;
+  std::map<std::string, std::size_t> removals; // by repository
+  std::size_t kills_during_downloads = 0;
   for (std::uint64_t kill = 0; kill < kills; ++kill) {
     CAPTURE(kill);
+    daemon.start();
+    for (const auto& file : files) {
+      if (!is_cached(daemon.cache_dir(), file)) {
+        continue;
+      }
+      const auto removed = request_within(daemon, "remove", {{"name", file.repo}}, std::chrono::seconds(60));
+      REQUIRE(removed.result.has_value());
+      REQUIRE_MESSAGE(*removed.result, (*removed.result ? "" : removed.result->error().message));
+      ++removals[file.repo];
+    }
     const auto held_before = held_chunks_of(daemon.cache_dir(), files, k_chunk);
     hub->clear_requests();
-    daemon.start();
     auto pulls = start_pulls(daemon, files);
     const auto delay = std::chrono::milliseconds(std::uniform_int_distribution<int>(50, 2500)(random));
     std::this_thread::sleep_for(delay);
     daemon.kill_hard();
     for (auto& pull : pulls) {
       pull.join();
+    }
+    if (std::ranges::any_of(files, [&](const RepoFile& file) { return !is_cached(daemon.cache_dir(), file); })) {
+      ++kills_during_downloads;
     }
 
     const auto report = check_cache(daemon.cache_dir(), CacheState::after_crash);
@@ -136,11 +158,13 @@ TEST_CASE("crash campaign: SIGKILL during pulls") {
   CHECK_MESSAGE(report.ok(), report.describe());
   CHECK(report.partials == 0);
 
-  // Each blob was published once in the whole campaign, whatever the kills interrupted.
+  // Each blob was published once per download from scratch, whatever the kills interrupted.
   const auto log = daemon.log();
+  std::size_t total_removals = 0;
   for (const auto& file : files) {
     CAPTURE(file.sha256);
-    CHECK(count_occurrences(log, "stored blob " + file.sha256) <= 1);
+    CHECK(count_occurrences(log, "stored blob " + file.sha256) <= removals[file.repo] + 1);
+    total_removals += removals[file.repo];
     CHECK(file_sha256(daemon.cache_dir() / "blobs" / "sha256" / file.sha256.substr(0, 2) / file.sha256) ==
           file.sha256);
   }
@@ -152,8 +176,9 @@ TEST_CASE("crash campaign: SIGKILL during pulls") {
     per_kill << ' ' << format_mib(bytes);
   }
   const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  std::cout << "crash campaign: " << kills << " kills survived (" << kills_with_refetch
-            << " of them cost a refetch), fetched again per kill:" << per_kill.str() << " (total " << format_mib(total)
+  std::cout << "crash campaign: " << kills << " kills survived (" << kills_during_downloads
+            << " during downloads, " << kills_with_refetch << " of them cost a refetch; " << total_removals
+            << " completed repositories removed to download them again), fetched again per kill:" << per_kill.str() << " (total " << format_mib(total)
             << ", bound " << format_mib(k_refetch_bound) << " per file), seed " << seed << ", "
             << seconds << " s\n  rerun: " << rerun << std::endl;
 }
