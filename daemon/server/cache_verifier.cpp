@@ -468,8 +468,8 @@ proto::Result<void> CacheVerifier::collect_lost_files(const VerifyRequest& reque
     problem.kind = "lost_blob";
     problem.sha256 = sha256;
     problem.detail = "an earlier verify quarantined this blob or found it missing, and " +
-                     proto::count_noun(files.size(), "file that used it is", "files that used it are") +
-                     " not cached since";
+                     proto::count_noun(files.size(), "file that used it has", "files that used it have") +
+                     " not been downloaded again since (the quarantine directory keeps the bad copy, if any)";
     problem.action = "none";
     problem.references = std::move(files);
     problem.repos.assign(repos.begin(), repos.end());

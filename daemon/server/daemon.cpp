@@ -15,6 +15,7 @@
 #include "daemon/store/filesystem_kind.hpp"
 #include "daemon/store/index.hpp"
 #include "daemon/store/repair.hpp"
+#include "proto/count_noun.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -153,14 +154,13 @@ private:
     }
   }
 
-  // Shuts down in two phases. Phase 1 stops accepting and lets requests finish within the
-  // grace period. Phase 2 aborts what is left, keeping completed chunks recorded for resume,
-  // and closes every connection.
+  // Shuts down in two phases. Phase 1 lets requests finish within the grace period and rejects
+  // new ones with `busy`. The socket keeps accepting, so a client gets that error instead of a
+  // refused connection. Phase 2 aborts what is left, keeping completed chunks recorded for
+  // resume, and closes the socket and every connection.
   asio::awaitable<void> shut_down() {
     m_context.shutting_down = true;
     sd_notify(0, "STOPPING=1");
-    boost::system::error_code ignored;
-    m_acceptor.close(ignored);
     for (auto& [id, session] : m_sessions) {
       if (auto alive = session.lock(); alive && !alive->busy()) {
         alive->close();
@@ -175,9 +175,10 @@ private:
       co_await tick.async_wait(k_tuple);
     }
     if (m_context.active_requests > 0 || m_pulls.active_downloads() > 0) {
-      spdlog::warn("shutdown grace period over with {} requests and {} downloads in progress; aborting them "
-                   "(completed chunks are kept for resume)",
-                   m_context.active_requests, m_pulls.active_downloads());
+      spdlog::warn("shutdown grace period over with {} and {} in progress; aborting them (completed chunks "
+                   "are kept for resume)",
+                   proto::count_noun(m_context.active_requests, "request", "requests"),
+                   proto::count_noun(m_pulls.active_downloads(), "download", "downloads"));
       m_pulls.abort_transfers();
     }
 
@@ -187,6 +188,8 @@ private:
       tick.expires_after(std::chrono::milliseconds(20));
       co_await tick.async_wait(k_tuple);
     }
+    boost::system::error_code ignored;
+    m_acceptor.close(ignored);
     for (auto& [id, session] : m_sessions) {
       if (auto alive = session.lock()) {
         alive->close();

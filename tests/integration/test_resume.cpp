@@ -159,8 +159,8 @@ TEST_CASE("SIGTERM mid-download keeps resumable partial") {
   pull.client.join();
   CHECK(elapsed < std::chrono::seconds(6));
 
-  // The pull in progress gets an error response, not a closed connection, and the message says
-  // why it ended.
+  // The pull in progress gets an error response, not a closed connection, and the message gives
+  // the reason.
   REQUIRE(pull.error.has_value());
   CHECK(pull.error->code == timmd::proto::Errc::busy);
   CHECK_MESSAGE(pull.error->message.find("shutting down") != std::string::npos, pull.error->message);
@@ -183,7 +183,14 @@ TEST_CASE("second SIGTERM aborts downloads at once") {
   auto& daemon = *pull.daemon;
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
   REQUIRE(::kill(daemon.pid(), SIGTERM) == 0);
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
+
+  // While it stops, the daemon still accepts connections and rejects new requests with busy.
+  auto late = daemon.connect().request("list", json::object());
+  REQUIRE_FALSE(late.has_value());
+  CHECK(late.error().code == timmd::proto::Errc::busy);
+  CHECK_MESSAGE(late.error().message.find("shutting down") != std::string::npos, late.error().message);
+  std::this_thread::sleep_for(std::chrono::milliseconds(250));
 
   const auto started = std::chrono::steady_clock::now();
   CHECK(daemon.terminate() == 0);
