@@ -1,5 +1,6 @@
 #include "daemon/server/config.hpp"
 
+#include "daemon/registry/edit_distance.hpp"
 #include "proto/paths.hpp"
 
 #include <nlohmann/json.hpp>
@@ -105,12 +106,22 @@ public:
 
   void mark_known(const char* key) { m_seen.insert(key); }
 
-  // Rejects keys that no read() asked for: a misspelt key must not be ignored silently.
+  // Rejects keys that no read() asked for: a misspelt key must not be ignored silently. The
+  // error suggests the known key closest to it, when one is within two edits.
   proto::Result<void> check_unknown() const {
     for (const auto& [key, value] : m_object.items()) {
-      if (!m_seen.contains(key)) {
-        return config_error(m_source, "unknown key '" + m_prefix + key + "'");
+      if (m_seen.contains(key)) {
+        continue;
       }
+      std::string message = "unknown key '" + m_prefix + key + "'; timmd(8) lists the keys";
+      std::size_t closest_distance = 3;
+      for (const auto& known : m_seen) {
+        if (const auto distance = registry::edit_distance(key, known); distance < closest_distance) {
+          closest_distance = distance;
+          message = "unknown key '" + m_prefix + key + "'; did you mean '" + m_prefix + known + "'?";
+        }
+      }
+      return config_error(m_source, message);
     }
     return {};
   }

@@ -126,6 +126,7 @@ TEST_CASE("config: unknown key named") {
   REQUIRE_FALSE(config.has_value());
   CHECK(config.error().code == Errc::invalid_request);
   CHECK(contains(config.error().message, "'cache_dri'"));
+  CHECK(contains(config.error().message, "did you mean 'cache_dir'?"));
   CHECK(contains(config.error().message, (dir.path() / "timmd.json").string()));
 }
 
@@ -135,6 +136,12 @@ TEST_CASE("config: unknown download key named") {
   const auto config = load_file(dir, R"({"download": {"chunk_sise": 1048576}})");
   REQUIRE_FALSE(config.has_value());
   CHECK(contains(config.error().message, "'download.chunk_sise'"));
+  CHECK(contains(config.error().message, "did you mean 'download.chunk_size'?"));
+
+  // A key far from every known one gets no suggestion.
+  const auto unrelated = load_file(dir, R"({"download": {"colour": 1}})");
+  REQUIRE_FALSE(unrelated.has_value());
+  CHECK_FALSE(contains(unrelated.error().message, "did you mean"));
 }
 
 TEST_CASE("config: wrong types named") {
