@@ -28,8 +28,8 @@ inline constexpr std::uint64_t k_max_config_json_size = 1024 * 1024;
 std::optional<nlohmann::json> read_cached_pretrained_cfg(store::Index& index, const store::CacheLayout& layout,
                                                          std::string_view repo, std::string_view commit);
 
-// The same for a config.json blob the caller already knows (and holds); repo and commit only
-// name it in warnings. Blocking: reads up to k_max_config_json_size bytes.
+// Reads the pretrained_cfg of a config.json blob that the caller has found and leased. `repo`
+// and `commit` only name it in warnings. Blocking: reads up to k_max_config_json_size bytes.
 std::optional<nlohmann::json> read_pretrained_cfg_blob(const store::CacheLayout& layout, const std::string& blob,
                                                        std::string_view repo, std::string_view commit);
 

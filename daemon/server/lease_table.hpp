@@ -1,7 +1,7 @@
 // Leases on blobs that clients hold open or that a running pull is about to hand out. A blob with
 // a lease is never removed: garbage collection and `remove` ask is_leased() first (DESIGN.md
-// invariant 4). A lease names a blob by its SHA-256 or, before a pull knows the SHA-256 of a
-// small git-stored file, by its git object id.
+// invariant 4). A lease names a blob by its SHA-256 or, while a pull does not yet have the
+// SHA-256 of a small git-stored file, by its git object id.
 //
 // Thread safety: use on the I/O thread only.
 #pragma once

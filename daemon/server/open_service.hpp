@@ -60,7 +60,7 @@ private:
   using Prepared = proto::Result<std::shared_ptr<const ServedCheckpoint>>;
 
   // Pulls, prepares and opens the served blob, without the warm answer. The pull's leases keep
-  // its blobs until the descriptor is open; a derived blob has no lease while it is prepared,
+  // its blobs until the descriptor is open. A derived blob has no lease while it is prepared,
   // so when gc evicts it before the open, the error sets `evicted` in its details and open()
   // tries once more.
   boost::asio::awaitable<proto::Result<OpenAnswer>> open_cold(OpenRequest request,

@@ -204,7 +204,7 @@ TEST_CASE("running pull blocks gc and remove") {
     CHECK(refused.error().message.find(std::to_string(::getpid())) != std::string::npos);
   }
 
-  // A gc down to nothing evicts every blob that no one holds; the running pull holds the
+  // A gc down to nothing evicts every blob without a lease, and the running pull leases the
   // shared config.json.
   const auto collected = admin.request("gc", {{"max_bytes", 0}});
   REQUIRE(collected.has_value());
